@@ -1,0 +1,5 @@
+import type { Command } from 'commander';
+
+/** Each subcommand module exports a `register(program)`; list it here to add it to `runbook`. */
+export const commands: ReadonlyArray<(program: Command) => void> = [
+];
