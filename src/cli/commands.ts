@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
+import { register as sandbox } from './commands/sandbox';
 
 /** Each subcommand module exports a `register(program)`; list it here to add it to `runbook`. */
 export const commands: ReadonlyArray<(program: Command) => void> = [
+  sandbox,
 ];

@@ -1,0 +1,317 @@
+/**
+ * Finds, starts and stops the sandbox server of a state dir. The library's sandbox profile calls
+ * ensureSandbox() so that every notebook of a run (and child runs) shares one server and one state.
+ * Kept light (no server code imported): notebooks load it through tslab.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { request } from 'node:http';
+import { dirname, join, resolve } from 'node:path';
+import { ConfigError, RunbookError, TimeoutError } from '../lib/errors';
+import { parseConfig, readConfigFile, defaultConfigFile, SANDBOX_DEMO_IAM_API_KEY, SANDBOX_DEMO_USER, SANDBOX_DEFAULT_VOLUME } from './config';
+import { signJwt } from './jwt';
+import { canonicalStateDir, endpointPath, isPidAlive, SandboxEndpointFile } from './state-lock';
+
+export { SANDBOX_DEMO_USER, SANDBOX_DEMO_IAM_API_KEY, SANDBOX_DEFAULT_VOLUME };
+
+/** Where a sandbox answers. `startedNow` tells whether this call started it. */
+export interface SandboxEndpoint {
+  url: string;
+  pid: number;
+  stateDir: string;
+  startedNow: boolean;
+}
+
+/** What `GET /sandbox/v1/health` answers. */
+export interface SandboxHealth {
+  status: string;
+  service: string;
+  url: string;
+  pid: number;
+  stateDir: string;
+  instanceId: string;
+  startedAt: string;
+  modules: string[];
+}
+
+/** The project root: the nearest folder above this file whose package.json is cpd-runbook's. */
+export function projectRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'cpd-runbook') return dir;
+      } catch {
+        /* keep looking */
+      }
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new ConfigError(`cannot find the cpd-runbook project root above ${__dirname}`);
+    dir = parent;
+  }
+}
+
+/** `RUNBOOK_SANDBOX_STATE`, else `<project root>/.sandbox`. */
+export function defaultStateDir(): string {
+  const fromEnv = process.env.RUNBOOK_SANDBOX_STATE;
+  return resolve(fromEnv && fromEnv.trim() !== '' ? fromEnv : join(projectRoot(), '.sandbox'));
+}
+
+/** The compiled server entry the detached process runs. */
+export function serverEntry(): string {
+  return join(projectRoot(), 'dist', 'src', 'sandbox', 'main.js');
+}
+
+function httpJson(method: string, url: string, options: { token?: string; body?: unknown; timeoutMs?: number } = {}): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolvePromise, reject) => {
+    const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    if (payload !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(Buffer.byteLength(payload));
+    }
+    const req = request(url, { method, headers, timeout: options.timeoutMs ?? 2000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          /* not JSON */
+        }
+        resolvePromise({ status: res.statusCode ?? 0, body });
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url}`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** The health document of the sandbox at `url`, or undefined when nothing (or not a sandbox) answers. */
+export async function probeHealth(url: string, timeoutMs = 1500): Promise<SandboxHealth | undefined> {
+  try {
+    const { status, body } = await httpJson('GET', `${url.replace(/\/+$/, '')}/sandbox/v1/health`, { timeoutMs });
+    const health = body as SandboxHealth;
+    if (status === 200 && health && health.service === 'cpd-runbook-sandbox') return health;
+  } catch {
+    /* not answering */
+  }
+  return undefined;
+}
+
+function readEndpointFile(stateDir: string): SandboxEndpointFile | undefined {
+  try {
+    const parsed = SandboxEndpointFile.safeParse(JSON.parse(readFileSync(endpointPath(stateDir), 'utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The sandbox serving `stateDir` when its recorded process is alive and answers as that server. */
+export async function findRunningSandbox(stateDir: string): Promise<SandboxHealth | undefined> {
+  const recorded = readEndpointFile(stateDir);
+  if (!recorded || !isPidAlive(recorded.pid)) return undefined;
+  const health = await probeHealth(recorded.url);
+  return health && health.instanceId === recorded.instanceId ? health : undefined;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function tail(file: string, lines = 15): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Takes `<state>/start.lock` (O_EXCL); stale locks of dead processes are removed. */
+function tryStartLock(stateDir: string): boolean {
+  const file = join(stateDir, 'start.lock');
+  try {
+    const fd = openSync(file, 'wx');
+    try {
+      writeSync(fd, String(process.pid));
+    } finally {
+      closeSync(fd);
+    }
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  let holder = NaN;
+  try {
+    holder = Number(readFileSync(file, 'utf8').trim());
+  } catch {
+    return false; // being written or removed right now: try again
+  }
+  let age = 0;
+  try {
+    age = Date.now() - statSync(file).mtimeMs;
+  } catch {
+    return false;
+  }
+  // A lock of a dead process, or an unreadable one older than a few seconds, is stale.
+  if ((Number.isInteger(holder) && holder > 0 && !isPidAlive(holder)) || (!Number.isInteger(holder) && age > 5000)) {
+    rmSync(file, { force: true });
+  }
+  return false;
+}
+
+/**
+ * A sandbox for the state dir, started if none runs: RUNBOOK_SANDBOX_URL when set and answering;
+ * else the live server recorded in `<state>/sandbox.json`; else a new detached server process.
+ * Concurrent callers (threads of one run, parallel child runs) start at most one server.
+ */
+export async function ensureSandbox(opts: { stateDir?: string; port?: number; timeoutMs?: number } = {}): Promise<SandboxEndpoint> {
+  const fromEnv = process.env.RUNBOOK_SANDBOX_URL;
+  if (fromEnv && fromEnv.trim() !== '') {
+    const health = await probeHealth(fromEnv.trim());
+    if (health) return { url: fromEnv.trim().replace(/\/+$/, ''), pid: health.pid, stateDir: health.stateDir, startedNow: false };
+  }
+  const stateDir = canonicalStateDir(opts.stateDir ?? defaultStateDir());
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  for (;;) {
+    const running = await findRunningSandbox(stateDir);
+    if (running) return { url: running.url, pid: running.pid, stateDir, startedNow: false };
+    if (tryStartLock(stateDir)) {
+      try {
+        const again = await findRunningSandbox(stateDir);
+        if (again) return { url: again.url, pid: again.pid, stateDir, startedNow: false };
+        return await spawnServer(stateDir, opts.port ?? 0, deadline);
+      } finally {
+        rmSync(join(stateDir, 'start.lock'), { force: true });
+      }
+    }
+    if (Date.now() > deadline) throw new TimeoutError(`timed out waiting for another process to start the sandbox of ${stateDir}`);
+    await sleep(100);
+  }
+}
+
+async function spawnServer(stateDir: string, port: number, deadline: number): Promise<SandboxEndpoint> {
+  const entry = serverEntry();
+  if (!existsSync(entry)) throw new ConfigError(`the sandbox is not built (${entry} is missing): run \`npm run build\``);
+  const logFile = join(stateDir, 'sandbox.log');
+  const out = openSync(logFile, 'a');
+  let exited: string | undefined;
+  let child;
+  try {
+    child = spawn(process.execPath, [entry, '--state', stateDir, '--port', String(port)], {
+      detached: true,
+      stdio: ['ignore', out, out],
+      env: { ...process.env, RUNBOOK_SANDBOX_URL: '' },
+    });
+  } finally {
+    closeSync(out);
+  }
+  child.on('exit', (code, signal) => {
+    exited = signal ? `signal ${signal}` : `exit code ${code}`;
+  });
+  child.unref();
+  const pid = child.pid ?? 0;
+  while (Date.now() < deadline) {
+    if (exited) throw new RunbookError('internal', `the sandbox server stopped during start-up (${exited}); ${logFile}:\n${tail(logFile)}`);
+    const recorded = readEndpointFile(stateDir);
+    if (recorded && recorded.pid === pid) {
+      const health = await probeHealth(recorded.url);
+      if (health && health.instanceId === recorded.instanceId) return { url: health.url, pid, stateDir, startedNow: true };
+    }
+    await sleep(50);
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
+  throw new TimeoutError(`the sandbox did not answer within the start-up timeout; ${logFile}:\n${tail(logFile)}`);
+}
+
+/** A short-lived admin token for the sandbox of `stateDir`, minted with its signing key (local files only). */
+export function sandboxAdminToken(stateDir: string, ttlSeconds = 300): string {
+  const dir = resolve(stateDir);
+  const keyFile = join(dir, 'secret.key');
+  if (!existsSync(keyFile)) throw new ConfigError(`${keyFile} does not exist: the sandbox of ${dir} never ran`);
+  const secret = Buffer.from(readFileSync(keyFile, 'utf8').trim(), 'hex');
+  const config = parseConfig(readConfigFile(dir) ?? defaultConfigFile(), join(dir, 'config.json'));
+  const user = config.users[0]!;
+  const iat = Math.floor(Date.now() / 1000);
+  return signJwt({ username: user.username, sub: user.username, uid: user.uid ?? '1000330999', iat, exp: iat + ttlSeconds, iss: 'cpd' }, secret);
+}
+
+/** Stops the sandbox of `stateDir` (SIGTERM, then SIGKILL after `timeoutMs`). */
+export async function stopSandbox(stateDir: string = defaultStateDir(), opts: { timeoutMs?: number } = {}): Promise<{ stopped: boolean; pid?: number }> {
+  const dir = resolve(stateDir);
+  const running = await findRunningSandbox(dir);
+  if (!running) return { stopped: false };
+  const pid = running.pid;
+  if (pid === process.pid) throw new ConfigError(`the sandbox of ${dir} runs inside this process; close it there`);
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  while (isPidAlive(pid) && Date.now() < deadline) await sleep(50);
+  if (isPidAlive(pid)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  return { stopped: true, pid };
+}
+
+export interface SandboxStatusReport {
+  running: boolean;
+  stateDir: string;
+  url?: string;
+  pid?: number;
+  startedAt?: string;
+  sections: { module: string; title: string; lines: string[]; data?: unknown }[];
+}
+
+/** What the sandbox holds, per module (`GET /sandbox/v1/status`); `running: false` when none runs. */
+export async function sandboxStatus(opts: { stateDir?: string } = {}): Promise<SandboxStatusReport> {
+  const stateDir = resolve(opts.stateDir ?? defaultStateDir());
+  const health = existsSync(stateDir) ? await findRunningSandbox(stateDir) : undefined;
+  if (!health) return { running: false, stateDir, sections: [] };
+  const { status, body } = await httpJson('GET', `${health.url}/sandbox/v1/status`, { token: sandboxAdminToken(stateDir), timeoutMs: 10_000 });
+  if (status !== 200) throw new RunbookError('remote', `GET ${health.url}/sandbox/v1/status answered ${status}: ${JSON.stringify(body)}`);
+  const report = body as { sections: SandboxStatusReport['sections'] };
+  return { running: true, stateDir, url: health.url, pid: health.pid, startedAt: health.startedAt, sections: report.sections };
+}
+
+/** Changes the runtime fault settings of the running sandbox of `stateDir`. */
+export async function setSandboxFaults(stateDir: string, settings: { seed?: number; faults: unknown[] }): Promise<unknown> {
+  const dir = resolve(stateDir);
+  const health = await findRunningSandbox(dir);
+  if (!health) throw new ConfigError(`no sandbox runs for ${dir}`);
+  const { status, body } = await httpJson('PUT', `${health.url}/sandbox/v1/faults`, { token: sandboxAdminToken(dir), body: settings });
+  if (status !== 200) throw new RunbookError('remote', `PUT /sandbox/v1/faults answered ${status}: ${JSON.stringify(body)}`);
+  return body;
+}
+
+/**
+ * Wipes the state of `stateDir` (everything but config.json). Refuses while a server runs unless
+ * `force`, which stops it first. Returns the removed entries.
+ */
+export async function resetSandbox(stateDir: string = defaultStateDir(), opts: { force?: boolean } = {}): Promise<string[]> {
+  const dir = resolve(stateDir);
+  if (!existsSync(dir)) return [];
+  const running = await findRunningSandbox(dir);
+  if (running) {
+    if (!opts.force) throw new ConfigError(`the sandbox of ${dir} is running (pid ${running.pid}): stop it first or use --force`);
+    await stopSandbox(dir);
+  }
+  const removed: string[] = [];
+  for (const entry of readdirSync(dir)) {
+    if (entry === 'config.json') continue;
+    rmSync(join(dir, entry), { recursive: true, force: true });
+    removed.push(entry);
+  }
+  return removed;
+}

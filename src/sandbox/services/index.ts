@@ -1,0 +1,8 @@
+import type { SandboxModule } from '../module';
+
+/**
+ * The service modules the sandbox serves, in setup order. To add a service, write
+ * `src/sandbox/services/<name>/index.ts` exporting a module (see src/sandbox/README.md) and add it here.
+ */
+export const serviceModules: readonly SandboxModule<any>[] = [
+];
