@@ -50,7 +50,7 @@ describe('pure entry operations', () => {
     added.b.model_name = 'changed';
     expect(doc.a.model_name).toBe(entry.model_name);
     expect(() => addEntry(doc, 'a', entry)).toThrow(/already exists; pass overwrite/);
-    const replaced = addEntry(doc, 'a', { ...entry, model_name: 'new' }, { overwrite: true });
+    const replaced = addEntry<DeploymentEntry>(doc, 'a', { ...entry, model_name: 'new' }, { overwrite: true });
     expect(replaced.a.model_name).toBe('new');
   });
 
