@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { SandboxConfig, SandboxUser } from './config';
 import { unauthorized } from './errors';
 import type { AuthMode, Principal } from './http/router';
@@ -69,6 +69,15 @@ export class AuthService {
       iss: options.iss ?? 'cpd',
     };
     return { token: signJwt(claims, this.secret), claims };
+  }
+
+  /** A URL-safe signature of `data` with the state dir's key (pre-signed upload/download URLs). */
+  sign(data: string): string {
+    return createHmac('sha256', this.secret).update(`sig:${data}`).digest('base64url');
+  }
+
+  checkSignature(data: string, signature: string | null | undefined): boolean {
+    return typeof signature === 'string' && sameSecret(this.sign(data), signature);
   }
 
   /** The principal of a valid token for a configured user; throws a 401 otherwise. */

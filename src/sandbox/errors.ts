@@ -34,10 +34,13 @@ export const notFound = (what: string, id: string): ApiError =>
 export const conflict = (message: string, code = 'conflict'): ApiError => new ApiError(409, code, message);
 export const payloadTooLarge = (message: string): ApiError => new ApiError(413, 'payload_too_large', message);
 
-/** `a.b[0].c` for a zod issue path; `body` (or `where`) for the root. */
+/**
+ * `a.b[0].c` for a zod issue path; `body` (or `where`) for the root. Body fields are named bare
+ * (`metadata.name`); other places are prefixed (`query.limit`).
+ */
 export function issuePath(path: readonly PropertyKey[], where = 'body'): string {
   if (path.length === 0) return where;
-  let out = '';
+  let out = where === 'body' ? '' : where;
   for (const seg of path) {
     if (typeof seg === 'number') out += `[${seg}]`;
     else out += out === '' ? String(seg) : `.${String(seg)}`;
