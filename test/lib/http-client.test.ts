@@ -208,7 +208,9 @@ describe('errors', () => {
   });
 
   it('network errors carry no secrets either', async () => {
-    const s = await serve((req) => req.socket.destroy());
+    const s = await serve((req) => {
+      req.socket.destroy();
+    });
     const { c } = client(s.url, { retry: { retries: 0 } });
     const err = await rejection(c.request({ path: '/x', query: { api_key: 'zz-secret-zz-1234' } }));
     expect(inspect(err, { depth: 10 }) + err.message).not.toContain('zz-secret-zz-1234');
