@@ -278,7 +278,9 @@ async function start(
     res.setHeader('x-request-id', requestId);
     const url = new URL(req.url ?? '/', baseUrl || 'http://127.0.0.1');
     const method = (req.method ?? 'GET').toUpperCase();
-    const rawPath = url.pathname;
+    // The path as sent: URL parsing would resolve `..` segments before routing and hide traversal attempts.
+    const target = req.url ?? '/';
+    const rawPath = target.startsWith('/') ? target.split('?')[0]!.split('#')[0]! : url.pathname;
     res.on('close', () => {
       if (config.logRequests && rawPath !== '/sandbox/v1/health') log(`${method} ${rawPath} ${res.writableFinished ? res.statusCode : 'aborted'} ${Date.now() - began}ms ${requestId}`);
     });

@@ -3,6 +3,7 @@
  * port 0 with a temp state dir, a token for the demo user, and a small fetch-based client.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from '@jest/globals';
@@ -134,4 +135,35 @@ export function expectIbmError(res: ApiResponse, status: number, messagePart?: s
     if (typeof messagePart === 'string') expect(message).toContain(messagePart);
     else expect(message).toMatch(messagePart);
   }
+}
+
+/**
+ * A request whose path is sent exactly as given (fetch normalizes `..` and `%2e%2e` segments away,
+ * so traversal attempts must be sent this way to reach the server).
+ */
+export function rawRequest(url: string, method: string, path: string, token?: string, body?: Buffer | string): Promise<ApiResponse> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const headers: Record<string, string> = {};
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
+    const req = httpRequest({ host: u.hostname, port: u.port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
+        resolve({ status: res.statusCode ?? 0, headers: h, text, json });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }

@@ -1,4 +1,5 @@
 import type { SandboxModule } from '../module';
+import { volumesModule } from './volumes';
 import { wmlModule } from './wml';
 
 /**
@@ -7,4 +8,5 @@ import { wmlModule } from './wml';
  */
 export const serviceModules: readonly SandboxModule<any>[] = [
   wmlModule,
+  volumesModule,
 ];
