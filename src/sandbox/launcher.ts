@@ -8,7 +8,7 @@ import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, sta
 import { request } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, RunbookError, TimeoutError } from '../lib/errors';
-import { parseConfig, readConfigFile, defaultConfigFile, SANDBOX_DEMO_IAM_API_KEY, SANDBOX_DEMO_USER, SANDBOX_DEFAULT_VOLUME } from './config';
+import { parseConfig, readConfigFile, defaultConfigFile, writeConfigFile, SANDBOX_DEMO_IAM_API_KEY, SANDBOX_DEMO_USER, SANDBOX_DEFAULT_VOLUME } from './config';
 import { signJwt } from './jwt';
 import { canonicalStateDir, endpointPath, isPidAlive, SandboxEndpointFile } from './state-lock';
 
@@ -314,4 +314,38 @@ export async function resetSandbox(stateDir: string = defaultStateDir(), opts: {
     removed.push(entry);
   }
   return removed;
+}
+
+/**
+ * Adds a storage volume: through the running sandbox's admin API when one runs (it is durable at once),
+ * else into `<state>/config.json` (`services.volumes.volumes`) for the next start.
+ */
+export async function addSandboxVolume(stateDir: string, name: string, path?: string): Promise<{ name: string; path?: string; appliedTo: 'running sandbox' | 'config.json' }> {
+  const dir = canonicalStateDir(stateDir);
+  const running = await findRunningSandbox(dir);
+  if (running) {
+    const { status, body } = await httpJson('PUT', `${running.url}/sandbox/v1/volumes/${encodeURIComponent(name)}`, { token: sandboxAdminToken(dir), body: path ? { path } : {} });
+    if (status !== 200 && status !== 201) {
+      const message = (body as { errors?: { message: string }[] }).errors?.[0]?.message ?? JSON.stringify(body);
+      throw new ConfigError(`volume ${JSON.stringify(name)}: ${message}`);
+    }
+    return { name, path: (body as { path: string }).path, appliedTo: 'running sandbox' };
+  }
+  const config = readConfigFile(dir) ?? defaultConfigFile();
+  const services = { ...(config.services ?? {}) } as Record<string, unknown>;
+  const section = { ...((services.volumes as { volumes?: unknown[] } | undefined) ?? {}) };
+  const list = Array.isArray(section.volumes) ? [...section.volumes] : [{ name: SANDBOX_DEFAULT_VOLUME }];
+  const entry: { name: string; path?: string } = { name };
+  if (path) entry.path = path;
+  const at = list.findIndex((v) => (v as { name?: string }).name === name);
+  if (at >= 0) list[at] = entry;
+  else list.push(entry);
+  section.volumes = list;
+  services.volumes = section;
+  const next = { ...config, services };
+  parseConfig(next, join(dir, 'config.json'));
+  // The module validates the volume name at start; check it now so config.json never holds a bad one.
+  if (!/^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$/.test(name)) throw new ConfigError(`volume name ${JSON.stringify(name)}: letters, digits, space, _ . - only (no slashes)`);
+  writeConfigFile(dir, next);
+  return { name, path, appliedTo: 'config.json' };
 }

@@ -12,6 +12,7 @@ import {
   stopSandbox,
   SANDBOX_DEMO_IAM_API_KEY,
   SANDBOX_DEMO_USER,
+  addSandboxVolume,
 } from '../../sandbox/launcher';
 
 interface CommonOptions {
@@ -157,5 +158,18 @@ export function register(program: Command): void {
         ? [`seed ${r.seed}`, ...r.faults.map((f) => `  ${f.route}: errors ${f.errorRate}, drops ${f.dropRate}, latency ${f.latencyMs} ms, hits ${f.hits}`)].join('\n')
         : `No fault rules (seed ${r.seed}).`;
       out(opts, result, text);
+    });
+
+  const volume = sandbox.command('volume').description('Manage the storage volumes the sandbox serves under /zen-volumes/{name}.');
+  volume
+    .command('add <name>')
+    .description('Add a volume backed by a folder (default <state>/volumes/<name>); applied at once when the sandbox runs, else at its next start.')
+    .option('--path <dir>', 'backing folder (absolute, or relative to the current directory)')
+    .option('--state <dir>', 'state directory')
+    .option('--json', 'print machine-readable output')
+    .action(async (name: string, opts: CommonOptions & { path?: string }) => {
+      const stateDir = stateDirOf(opts);
+      const result = await addSandboxVolume(stateDir, name, opts.path === undefined ? undefined : resolve(opts.path));
+      out(opts, result, `Volume '${result.name}' → ${result.path ?? '<state>/volumes/' + result.name} (${result.appliedTo}).`);
     });
 }
