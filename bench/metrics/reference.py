@@ -67,6 +67,18 @@ def class_metrics(pred, gt):
     }
 
 
+def peak_rss_kb():
+    """VmHWM (not inherited across exec, unlike ru_maxrss), falling back to getrusage."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--gt', required=True)
@@ -104,7 +116,7 @@ def main():
         raise SystemExit('no prediction files')
     metrics = {k: v / len(names) for k, v in sums.items()}
     seconds = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kb = peak_rss_kb()
     json.dump({'metrics': metrics, 'pairs': len(names), 'seconds': seconds,
                'peak_rss_mb': peak_kb / 1024, 'decoder': decoder}, sys.stdout)
     sys.stdout.write('\n')

@@ -2,10 +2,12 @@ import type { Command } from 'commander';
 import { register as sandbox } from './commands/sandbox';
 import { register as run } from './commands/run';
 import { register as runs } from './commands/runs';
+import { register as metrics } from './commands/metrics';
 
 /** Each subcommand module exports a `register(program)`; list it here to add it to `runbook`. */
 export const commands: ReadonlyArray<(program: Command) => void> = [
   sandbox,
   run,
   runs,
+  metrics,
 ];

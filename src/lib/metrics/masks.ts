@@ -7,13 +7,17 @@ import { ValidationError } from '../errors';
 import { decodePngRgb, decodePngRows, readPngHeader, type DecodeOptions } from './png';
 import { resizeLinear8u } from './resize';
 
-/** DeepLIIF compares masks at 512×512. */
-export const MASK_SIZE = 512;
+// Module-local constants for the hot loops: exported ones compile to `exports.X` property loads.
+const SIZE = 512;
+const POS = 1;
+const NEG = 2;
 
+/** DeepLIIF compares masks at 512×512. */
+export const MASK_SIZE = SIZE;
 /** Bit of a pixel code set when the pixel belongs to the positive class (red channel > 0). */
-export const POSITIVE_BIT = 1;
+export const POSITIVE_BIT = POS;
 /** Bit of a pixel code set when the pixel belongs to the negative class (blue channel > 0). */
-export const NEGATIVE_BIT = 2;
+export const NEGATIVE_BIT = NEG;
 
 export interface ConfusionCounts {
   readonly tp: number;
@@ -37,37 +41,32 @@ export interface ClassMask {
 
 function codesOfRgb(rgb: Uint8Array, offset: number, codes: Uint8Array, start: number, count: number): void {
   for (let i = 0, o = offset; i < count; i++, o += 3) {
-    codes[start + i] = (rgb[o] !== 0 ? POSITIVE_BIT : 0) | (rgb[o + 2] !== 0 ? NEGATIVE_BIT : 0);
+    // (v + 255) >> 8 is 1 for v in 1..255 and 0 for 0: branch-free "v > 0" (measurably faster here).
+    codes[start + i] = ((rgb[o] + 255) >> 8) | (((rgb[o + 2] + 255) >> 8) << 1);
   }
 }
 
 /** Decodes a mask PNG into class codes, resizing to 512×512 first if needed. `label` names the file in errors. */
 export function classMaskFromPng(bytes: Uint8Array, label: string, options: DecodeOptions = {}): ClassMask {
   const header = readPngHeader(bytes, label);
-  const codes = new Uint8Array(MASK_SIZE * MASK_SIZE);
-  if (header.width === MASK_SIZE && header.height === MASK_SIZE) {
-    decodePngRows(bytes, label, (y, buf, offset) => codesOfRgb(buf, offset, codes, y * MASK_SIZE, MASK_SIZE), options);
+  const codes = new Uint8Array(SIZE * SIZE);
+  const decode = { ...options, redBlueOnly: true }; // green never matters, not even to the resize
+  if (header.width === SIZE && header.height === SIZE) {
+    decodePngRows(bytes, label, (y, buf, offset) => codesOfRgb(buf, offset, codes, y * SIZE, SIZE), decode);
   } else {
-    const image = decodePngRgb(bytes, label, options);
-    const resized = resizeLinear8u(image.data, image.width, image.height, 3, MASK_SIZE, MASK_SIZE);
-    codesOfRgb(resized, 0, codes, 0, MASK_SIZE * MASK_SIZE);
+    const image = decodePngRgb(bytes, label, decode);
+    const resized = resizeLinear8u(image.data, image.width, image.height, 3, SIZE, SIZE);
+    codesOfRgb(resized, 0, codes, 0, SIZE * SIZE);
   }
   return { codes, sourceWidth: header.width, sourceHeight: header.height };
 }
 
-/** TP/FP/FN/TN of both classes for a prediction mask against a ground-truth mask. */
-export function countMasks(prediction: Uint8Array, groundTruth: Uint8Array): PairCounts {
-  if (prediction.length !== groundTruth.length) {
-    throw new ValidationError(`masks differ in size: ${prediction.length} and ${groundTruth.length} pixels`);
-  }
-  // One histogram of (prediction code, ground-truth code) combinations: 16 bins.
-  const hist = new Float64Array(16);
-  for (let i = 0; i < prediction.length; i++) hist[(prediction[i] << 2) | groundTruth[i]]++;
+/** Derives both classes' TP/FP/FN/TN from a histogram of (prediction code << 2 | ground-truth code). */
+function countsFromHistogram(hist: Uint32Array): PairCounts {
   const count = (bit: number): ConfusionCounts => {
     let tp = 0, fp = 0, fn = 0, tn = 0;
     for (let combo = 0; combo < 16; combo++) {
       const n = hist[combo];
-      if (n === 0) continue;
       const p = ((combo >> 2) & bit) !== 0;
       const g = (combo & bit) !== 0;
       if (p && g) tp += n;
@@ -77,7 +76,17 @@ export function countMasks(prediction: Uint8Array, groundTruth: Uint8Array): Pai
     }
     return { tp, fp, fn, tn };
   };
-  return { positive: count(POSITIVE_BIT), negative: count(NEGATIVE_BIT) };
+  return { positive: count(POS), negative: count(NEG) };
+}
+
+/** TP/FP/FN/TN of both classes for a prediction mask against a ground-truth mask. */
+export function countMasks(prediction: Uint8Array, groundTruth: Uint8Array): PairCounts {
+  if (prediction.length !== groundTruth.length) {
+    throw new ValidationError(`masks differ in size: ${prediction.length} and ${groundTruth.length} pixels`);
+  }
+  const hist = new Uint32Array(16);
+  for (let i = 0; i < prediction.length; i++) hist[(prediction[i] << 2) | groundTruth[i]]++;
+  return countsFromHistogram(hist);
 }
 
 export interface PngPairCounts extends PairCounts {
@@ -93,10 +102,19 @@ export function countPngPair(
   options: DecodeOptions = {},
 ): PngPairCounts {
   const gt = classMaskFromPng(groundTruth, labels.groundTruth, options);
-  const pred = classMaskFromPng(prediction, labels.prediction, options);
-  return {
-    ...countMasks(pred.codes, gt.codes),
-    predictionSize: [pred.sourceWidth, pred.sourceHeight],
-    groundTruthSize: [gt.sourceWidth, gt.sourceHeight],
-  };
+  const header = readPngHeader(prediction, labels.prediction);
+  const groundTruthSize = [gt.sourceWidth, gt.sourceHeight] as const;
+  if (header.width !== SIZE || header.height !== SIZE) {
+    const pred = classMaskFromPng(prediction, labels.prediction, options);
+    return { ...countMasks(pred.codes, gt.codes), predictionSize: [pred.sourceWidth, pred.sourceHeight], groundTruthSize };
+  }
+  // The common case: count while decoding the prediction, without a second mask.
+  const hist = new Uint32Array(16);
+  const g = gt.codes;
+  decodePngRows(prediction, labels.prediction, (y, buf, offset) => {
+    for (let x = 0, i = y * SIZE, o = offset; x < SIZE; x++, i++, o += 3) {
+      hist[(((buf[o] + 255) >> 8) << 2) | (((buf[o + 2] + 255) >> 8) << 3) | g[i]]++;
+    }
+  }, { ...options, redBlueOnly: true });
+  return { ...countsFromHistogram(hist), predictionSize: [SIZE, SIZE], groundTruthSize };
 }

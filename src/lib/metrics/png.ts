@@ -43,6 +43,8 @@ export interface RgbImage {
 export interface DecodeOptions {
   /** Refuse images with more pixels than this (bounded memory). Default 4096 × 4096. */
   readonly maxPixels?: number;
+  /** Only red and blue are needed: the green values handed out are then unspecified (faster). */
+  readonly redBlueOnly?: boolean;
 }
 
 export const DEFAULT_MAX_PIXELS = 4096 * 4096;
@@ -131,7 +133,10 @@ function parseChunks(bytes: Uint8Array, label: string): Parsed {
   return { header, palette, idat };
 }
 
-/** Reverses the PNG row filter in place. `row` is the filter byte's index; `prev` the previous row's (or -1). */
+/**
+ * Reverses the PNG row filter in place. `row` is the filter byte's index, `prev` the previous
+ * row's (or -1 for the first row); pixels are `bpp` bytes.
+ */
 function unfilterRow(buf: Uint8Array, row: number, prev: number, rowBytes: number, bpp: number, label: string, y: number): void {
   const filter = buf[row];
   const s = row + 1;
@@ -165,16 +170,89 @@ function unfilterRow(buf: Uint8Array, row: number, prev: number, rowBytes: numbe
         const a = buf[s + i - bpp];
         const b = buf[p + i];
         const c = buf[p + i - bpp];
-        const pa = b > c ? b - c : c - b; // |p - a| with p = a + b - c
-        const pb = a > c ? a - c : c - a; // |p - b|
-        const pc0 = a + b - c - c;
-        const pc = pc0 < 0 ? -pc0 : pc0; // |p - c|
-        const pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-        buf[s + i] = (buf[s + i] + pred) & 0xff;
+        const pa = b > c ? b - c : c - b; // |p − a| with p = a + b − c
+        const pb = a > c ? a - c : c - a; // |p − b|
+        const d = a + b - c - c;
+        const pc = d < 0 ? -d : d; // |p − c|
+        buf[s + i] = (buf[s + i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c)) & 0xff;
       }
       return;
     default:
       fail(label, `corrupt PNG: invalid filter type ${filter} on row ${y}`);
+  }
+}
+
+/**
+ * The same for two byte lanes of each pixel only (`l0`, `l1`: red and blue). PNG filters work byte
+ * by byte with no carry between bytes, so lanes never read (green, the low bytes of 16-bit
+ * samples) can stay filtered: a third to half of the work saved on the metrics' hot path.
+ */
+function unfilterTwoLanes(buf: Uint8Array, row: number, prev: number, rowBytes: number, bpp: number, l0: number, l1: number, label: string, y: number): void {
+  const filter = buf[row];
+  const s = row + 1;
+  const end = s + rowBytes;
+  const up = prev - row; // from a byte to the byte above it
+  if (filter === 0) return;
+  if (filter === 1 || (filter === 4 && prev < 0)) {
+    // Sub, and Paeth on the first row (where it reduces to Sub).
+    let a0 = buf[s + l0];
+    let a1 = buf[s + l1];
+    for (let i = s + bpp; i < end; i += bpp) {
+      a0 = buf[i + l0] = (buf[i + l0] + a0) & 0xff;
+      a1 = buf[i + l1] = (buf[i + l1] + a1) & 0xff;
+    }
+  } else if (filter === 2) {
+    if (prev < 0) return;
+    for (let i = s; i < end; i += bpp) {
+      buf[i + l0] = (buf[i + l0] + buf[i + l0 + up]) & 0xff;
+      buf[i + l1] = (buf[i + l1] + buf[i + l1 + up]) & 0xff;
+    }
+  } else if (filter === 3) {
+    let a0: number;
+    let a1: number;
+    if (prev < 0) {
+      a0 = buf[s + l0];
+      a1 = buf[s + l1];
+      for (let i = s + bpp; i < end; i += bpp) {
+        a0 = buf[i + l0] = (buf[i + l0] + (a0 >> 1)) & 0xff;
+        a1 = buf[i + l1] = (buf[i + l1] + (a1 >> 1)) & 0xff;
+      }
+      return;
+    }
+    a0 = buf[s + l0] = (buf[s + l0] + (buf[s + l0 + up] >> 1)) & 0xff;
+    a1 = buf[s + l1] = (buf[s + l1] + (buf[s + l1 + up] >> 1)) & 0xff;
+    for (let i = s + bpp; i < end; i += bpp) {
+      a0 = buf[i + l0] = (buf[i + l0] + ((a0 + buf[i + l0 + up]) >> 1)) & 0xff;
+      a1 = buf[i + l1] = (buf[i + l1] + ((a1 + buf[i + l1 + up]) >> 1)) & 0xff;
+    }
+  } else if (filter === 4) {
+    // Paeth; the first pixel has a = c = 0, so its predictor is b.
+    let c0 = buf[s + l0 + up];
+    let c1 = buf[s + l1 + up];
+    let a0 = (buf[s + l0] = (buf[s + l0] + c0) & 0xff);
+    let a1 = (buf[s + l1] = (buf[s + l1] + c1) & 0xff);
+    for (let i = s + bpp; i < end; i += bpp) {
+      const b0 = buf[i + l0 + up];
+      let pa = b0 - c0; // p − a with p = a + b − c
+      let pb = a0 - c0; // p − b
+      let pc = pa + pb; // p − c
+      pa = pa < 0 ? -pa : pa;
+      pb = pb < 0 ? -pb : pb;
+      pc = pc < 0 ? -pc : pc;
+      a0 = buf[i + l0] = (buf[i + l0] + (pa <= pb && pa <= pc ? a0 : pb <= pc ? b0 : c0)) & 0xff;
+      c0 = b0;
+      const b1 = buf[i + l1 + up];
+      pa = b1 - c1;
+      pb = a1 - c1;
+      pc = pa + pb;
+      pa = pa < 0 ? -pa : pa;
+      pb = pb < 0 ? -pb : pb;
+      pc = pc < 0 ? -pc : pc;
+      a1 = buf[i + l1] = (buf[i + l1] + (pa <= pb && pa <= pc ? a1 : pb <= pc ? b1 : c1)) & 0xff;
+      c1 = b1;
+    }
+  } else {
+    fail(label, `corrupt PNG: invalid filter type ${filter} on row ${y}`);
   }
 }
 
@@ -282,6 +360,11 @@ export function decodePngRows(bytes: Uint8Array, label: string, sink: RgbRowSink
   checkSize(h, label, options);
   const bpp = Math.max(1, (CHANNELS[h.colorType] * h.bitDepth) >> 3);
   const convert = rowConverter(h, parsed.palette, label);
+  // Red and blue only: unfilter just those two byte lanes of RGB/RGBA pixels.
+  const wide = h.bitDepth === 16 ? 2 : 1;
+  const twoLanes = options.redBlueOnly === true && (h.colorType === PngColorType.rgb || h.colorType === PngColorType.rgba);
+  const unfilter = (buf: Uint8Array, row: number, prev: number, rowBytes: number, y: number): void =>
+    twoLanes ? unfilterTwoLanes(buf, row, prev, rowBytes, bpp, 0, 2 * wide, label, y) : unfilterRow(buf, row, prev, rowBytes, bpp, label, y);
 
   if (!h.interlaced) {
     const rowBytes = rowBytesFor(h.width, h);
@@ -291,7 +374,7 @@ export function decodePngRows(bytes: Uint8Array, label: string, sink: RgbRowSink
     const rgbRow = direct ? null : new Uint8Array(h.width * 3);
     for (let y = 0; y < h.height; y++) {
       const row = y * stride;
-      unfilterRow(raw, row, y === 0 ? -1 : row - stride, rowBytes, bpp, label, y);
+      unfilter(raw, row, y === 0 ? -1 : row - stride, rowBytes, y);
       if (rgbRow) {
         convert(raw, row + 1, h.width, rgbRow, 0);
         sink(y, rgbRow, 0);
@@ -318,7 +401,7 @@ export function decodePngRows(bytes: Uint8Array, label: string, sink: RgbRowSink
     const stride = p.rowBytes + 1;
     for (let r = 0; r < p.h; r++) {
       const row = at + r * stride;
-      unfilterRow(raw, row, r === 0 ? -1 : row - stride, p.rowBytes, bpp, label, r);
+      unfilter(raw, row, r === 0 ? -1 : row - stride, p.rowBytes, r);
       convert(raw, row + 1, p.w, passRow, 0);
       const y = p.y0 + r * p.dy;
       for (let i = 0; i < p.w; i++) {

@@ -1,0 +1,162 @@
+/**
+ * Benchmark of the segmentation metrics (not a test): 1,000 pairs of 512×512 RGB PNG masks,
+ * generated once into .cache/bench-metrics/, counted by our implementation (worker threads, one
+ * per core) and by the Python/numpy reference (bench/metrics/reference.py) in the same run.
+ * Prints pairs per second, the ratio, peak RSS of each process, whether the values are identical,
+ * and whether the targets are met (≥ 3× the reference's throughput, < 200 MB peak RSS).
+ *
+ *   npm run bench:metrics [-- --pairs N] [-- --workers N]
+ *
+ * The reference needs Debian's numpy and OpenCV or Pillow (see reference.py); without them only
+ * our figures are printed.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { PNG } from 'pngjs';
+import { SEGMENTATION_METRIC_NAMES, segmentationMetricsForFolders } from '../../src/lib/metrics';
+
+const ROOT = resolve(__dirname, '..', '..', '..'); // dist/bench/metrics → project root
+const REFERENCE = join(ROOT, 'bench', 'metrics', 'reference.py');
+const PYTHON = '/usr/bin/python3';
+const SIZE = 512;
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+/** Deterministic pseudo-random numbers (LCG), so every run benchmarks the same images. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
+}
+
+interface Cell { x: number; y: number; r: number; positive: boolean }
+
+/** DeepLIIF-like mask: red (positive) and blue (negative) cells with green rims on black. */
+function paint(cells: readonly Cell[]): Buffer {
+  const png = new PNG({ width: SIZE, height: SIZE, colorType: 2, inputHasAlpha: false });
+  const d = Buffer.alloc(SIZE * SIZE * 3);
+  for (const c of cells) {
+    for (let y = Math.max(0, Math.floor(c.y - c.r)); y <= Math.min(SIZE - 1, Math.ceil(c.y + c.r)); y++) {
+      for (let x = Math.max(0, Math.floor(c.x - c.r)); x <= Math.min(SIZE - 1, Math.ceil(c.x + c.r)); x++) {
+        const dist = Math.hypot(x - c.x, y - c.y);
+        if (dist > c.r) continue;
+        const i = (y * SIZE + x) * 3;
+        if (dist > c.r - 1.2) d.set([0, 255, 0], i);
+        else d.set(c.positive ? [255, 0, 0] : [0, 0, 255], i);
+      }
+    }
+  }
+  png.data = d;
+  return PNG.sync.write(png, { colorType: 2, inputColorType: 2, inputHasAlpha: false });
+}
+
+function generate(dir: string, pairs: number): void {
+  const marker = join(dir, `complete-${pairs}`);
+  if (existsSync(marker)) return;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, 'gt'), { recursive: true });
+  mkdirSync(join(dir, 'pred'), { recursive: true });
+  process.stderr.write(`generating ${pairs} pairs of ${SIZE}×${SIZE} masks in ${dir} …\n`);
+  for (let n = 0; n < pairs; n++) {
+    const rand = rng(n + 1);
+    const empty = n % 97 === 0; // a few empty images exercise DeepLIIF's empty-mask rule
+    const gt: Cell[] = [];
+    const count = empty ? 0 : 20 + Math.floor(rand() * 60);
+    for (let c = 0; c < count; c++) gt.push({ x: rand() * SIZE, y: rand() * SIZE, r: 4 + rand() * 10, positive: rand() < 0.4 });
+    // The prediction: most cells found, slightly moved and resized, some missed, some invented.
+    const pred: Cell[] = [];
+    for (const c of gt) if (rand() > 0.1) pred.push({ x: c.x + (rand() - 0.5) * 4, y: c.y + (rand() - 0.5) * 4, r: c.r * (0.8 + rand() * 0.4), positive: rand() < 0.9 ? c.positive : !c.positive });
+    const extra = empty ? 0 : Math.floor(rand() * 6);
+    for (let c = 0; c < extra; c++) pred.push({ x: rand() * SIZE, y: rand() * SIZE, r: 4 + rand() * 8, positive: rand() < 0.5 });
+    const name = `img${String(n).padStart(5, '0')}`;
+    writeFileSync(join(dir, 'gt', `${name}.png`), paint(gt));
+    writeFileSync(join(dir, 'pred', `${name}_SegRefined.png`), paint(pred));
+  }
+  writeFileSync(marker, '');
+}
+
+interface Measured { metrics: Record<string, number>; pairs: number; seconds: number; peak_rss_mb: number; decoder?: string }
+
+/**
+ * Peak resident set size of this process in MB: VmHWM, which (unlike getrusage's ru_maxrss) is not
+ * inherited from the parent across exec. Worker threads share the process, so they are included.
+ */
+function peakRssMb(): number {
+  const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) / 1024 : process.resourceUsage().maxRSS / 1024;
+}
+
+/** Child mode: count the set once and print the measurement (own process, so peak RSS is ours alone). */
+async function child(dir: string, workers: number): Promise<void> {
+  const start = process.hrtime.bigint();
+  const r = await segmentationMetricsForFolders({ groundTruth: join(dir, 'gt'), prediction: join(dir, 'pred') }, { workers, minPairs: 1 });
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const out: Measured = { metrics: r.metrics, pairs: r.images.length, seconds, peak_rss_mb: peakRssMb() };
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+function runOurs(dir: string, workers: number): Measured {
+  const out = execFileSync(process.execPath, [__filename, '--child', dir, '--workers', String(workers)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  return JSON.parse(out) as Measured;
+}
+
+function referenceAvailable(): string | null {
+  if (!existsSync(PYTHON)) return `${PYTHON} not found`;
+  const probe = spawnSync(PYTHON, ['-c', 'import numpy'], { encoding: 'utf8' });
+  return probe.status === 0 ? null : `numpy is not installed for ${PYTHON} (apt-get install -y python3-numpy python3-opencv)`;
+}
+
+function runReference(dir: string): Measured {
+  const out = execFileSync(PYTHON, [REFERENCE, '--gt', join(dir, 'gt'), '--pred', join(dir, 'pred')], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  return JSON.parse(out) as Measured;
+}
+
+const fmt = (n: number, digits = 1): string => n.toFixed(digits);
+
+async function main(): Promise<void> {
+  const pairs = arg('pairs', 1000);
+  const workers = arg('workers', availableParallelism());
+  if (process.argv.includes('--child')) {
+    await child(process.argv[process.argv.indexOf('--child') + 1], workers);
+    return;
+  }
+  const dir = join(ROOT, '.cache', 'bench-metrics', `masks-${pairs}`);
+  generate(dir, pairs);
+  const found = readdirSync(join(dir, 'pred')).length;
+  console.log(`segmentation metrics benchmark: ${found} pairs of ${SIZE}×${SIZE} RGB PNG masks, ${availableParallelism()} cores, node ${process.version}`);
+
+  // A warm-up pass over the files puts both implementations on the same (cached) footing.
+  runOurs(dir, workers);
+  const ours = runOurs(dir, workers);
+  const single = runOurs(dir, 0);
+  const oursRate = ours.pairs / ours.seconds;
+  console.log(`  ours (${workers} worker threads): ${fmt(oursRate)} pairs/s, ${fmt(ours.seconds, 2)} s, peak RSS ${fmt(ours.peak_rss_mb)} MB`);
+  console.log(`  ours (in-thread, 1 core):   ${fmt(single.pairs / single.seconds)} pairs/s, ${fmt(single.seconds, 2)} s, peak RSS ${fmt(single.peak_rss_mb)} MB`);
+
+  const rssOk = ours.peak_rss_mb < 200;
+  const missing = referenceAvailable();
+  if (missing) {
+    console.log(`  reference: not run (${missing})`);
+    console.log(`targets: peak RSS < 200 MB ${rssOk ? 'met' : 'NOT met'}; throughput ratio not measured`);
+    return;
+  }
+  const ref = runReference(dir);
+  const refRate = ref.pairs / ref.seconds;
+  const ratio = oursRate / refRate;
+  const differing = SEGMENTATION_METRIC_NAMES.filter((k) => ours.metrics[k] !== ref.metrics[k] || single.metrics[k] !== ref.metrics[k]);
+  console.log(`  reference (Python/numpy, ${ref.decoder} decoder, 1 process): ${fmt(refRate)} pairs/s, ${fmt(ref.seconds, 2)} s, peak RSS ${fmt(ref.peak_rss_mb)} MB`);
+  console.log(`  ratio ours/reference: ${fmt(ratio, 2)}×`);
+  console.log(`  values: ${differing.length === 0 ? 'identical (all 18 metrics, bit for bit)' : `DIFFER in ${differing.join(', ')}`}`);
+  for (const k of differing) console.log(`    ${k}: ours ${ours.metrics[k]} reference ${ref.metrics[k]}`);
+  const ratioOk = ratio >= 3;
+  console.log(`targets: throughput ≥ 3× reference ${ratioOk ? 'met' : 'NOT met'}; peak RSS < 200 MB ${rssOk ? 'met' : 'NOT met'}; identical values ${differing.length === 0 ? 'met' : 'NOT met'}`);
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exitCode = 1;
+});
