@@ -1,0 +1,110 @@
+/**
+ * Fixtures shared by the WMLA sandbox tests: real tar/tar.gz archives (also hostile ones), zip
+ * reading, polling, and process checks.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import * as yauzl from 'yauzl';
+import { createTarGz } from '../../src/lib/archive';
+
+/** Writes `files` (relative path → content) under `dir`. */
+export function writeTree(dir: string, files: Record<string, string | Buffer>): string {
+  for (const [rel, content] of Object.entries(files)) {
+    const target = join(dir, rel);
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, content);
+  }
+  return dir;
+}
+
+/** A gzipped tar of `dir`, with the folder itself on top (`<name>/…`) unless told otherwise. */
+export async function tarGzOf(dir: string, includeFolder = true): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of createTarGz(dir, { includeFolder })) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** One hand-written ustar entry (header + padded body), so tests can craft hostile archives. */
+function tarEntry(e: { name: string; type?: string; body?: string }): Buffer {
+  const body = Buffer.from(e.body ?? '');
+  const h = Buffer.alloc(512, 0);
+  const put = (s: string, off: number, len: number): void => {
+    Buffer.from(s, 'utf8').copy(h, off, 0, len);
+  };
+  const octal = (n: number, len: number): string => n.toString(8).padStart(len - 1, '0') + '\0';
+  put(e.name, 0, 100);
+  put(octal(0o644, 8), 100, 8);
+  put(octal(0, 8), 108, 8);
+  put(octal(0, 8), 116, 8);
+  put(octal(body.length, 12), 124, 12);
+  put(octal(1700000000, 12), 136, 12);
+  put('        ', 148, 8);
+  put(e.type ?? '0', 156, 1);
+  put('ustar\0', 257, 6);
+  put('00', 263, 2);
+  let sum = 0;
+  for (const b of h) sum += b;
+  put(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8);
+  return Buffer.concat([h, body, Buffer.alloc((512 - (body.length % 512)) % 512, 0)]);
+}
+
+/** A plain tar of hand-written entries (names are written as given: `../x` stays `../x`). */
+export function rawTar(entries: { name: string; type?: string; body?: string }[]): Buffer {
+  return Buffer.concat([...entries.map(tarEntry), Buffer.alloc(1024, 0)]);
+}
+
+/** The entries of a zip as {name: text}. */
+export function readZip(buf: Buffer): Promise<Record<string, string>> {
+  return new Promise((resolve, reject) => {
+    yauzl.fromBuffer(buf, { lazyEntries: true }, (err, zip) => {
+      if (err || !zip) return reject(err);
+      const out: Record<string, string> = {};
+      zip.on('entry', (entry: yauzl.Entry) => {
+        if (entry.fileName.endsWith('/')) {
+          zip.readEntry();
+          return;
+        }
+        zip.openReadStream(entry, (e, stream) => {
+          if (e || !stream) return reject(e);
+          const chunks: Buffer[] = [];
+          stream.on('data', (c: Buffer) => chunks.push(c));
+          stream.on('end', () => {
+            out[entry.fileName] = Buffer.concat(chunks).toString('utf8');
+            zip.readEntry();
+          });
+        });
+      });
+      zip.on('end', () => resolve(out));
+      zip.on('error', reject);
+      zip.readEntry();
+    });
+  });
+}
+
+/** Polls `probe` until it returns a value other than undefined; fails with `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000, everyMs = 40): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** True while a process with this pid exists. */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A multipart body with `bytes` as the part `field` (what dlicmd sends). */
+export function multipartFile(bytes: Buffer, filename: string, field = 'file'): FormData {
+  const form = new FormData();
+  form.append(field, new Blob([bytes]), filename);
+  return form;
+}
