@@ -109,7 +109,7 @@ function mimeBundle(value: unknown): MimeBundle {
 /** What tslab's process handlers print for errors that escape a cell's own control flow. */
 const ESCAPED_ERROR = /^(UnhandledPromiseRejection|UncaughtException): (.*)$/;
 /** A Node error header line: `TypeError: msg`, `Error [ERR_X]: msg`, `MyException: msg`. */
-const ERROR_HEADER = /^([A-Za-z_$][\w$]*(?:Error|Exception))(?: \[[^\]]+\])?(?:: (.*))?$/;
+const ERROR_HEADER = /^((?:[A-Za-z_$][\w$]*)?(?:Error|Exception))(?: \[[^\]]+\])?(?:: (.*))?$/;
 /** A TypeScript diagnostic as tslab prints it: `[file ]line:col - message`. */
 const DIAGNOSTIC = /^(?:\S.* )?\d+:\d+ - .+/;
 

@@ -305,7 +305,6 @@ class NotebookRun {
 
     // 4. The cells, in order.
     let ordinal = 0;
-    let executedAny = false;
     for (const cell of [...notebook.cells]) {
       const index = notebook.cells.indexOf(cell);
       if (cell.cell_type !== 'code') {
@@ -328,12 +327,9 @@ class NotebookRun {
         continue;
       }
       ordinal += 1;
-      executedAny = true;
       const outcome = await this.runCell(cell, index, ordinal, toRun.length, runDeadline);
       if (outcome === 'pause') await Promise.race([sleep(this.options.errorPauseMs ?? DEFAULT_ERROR_PAUSE_MS), this.aborted]);
     }
-    // Output the last cell's code produced just after its idle status still belongs in the notebook.
-    if (executedAny && !this.abort && this.kernel && !this.kernel.exit) await this.kernel.fence();
   }
 
   /** Runs one cell; returns 'pause' when the next cell must wait out tslab's abort window. */
@@ -360,6 +356,9 @@ class NotebookRun {
       kernel.execute(source, { onIopub, timeoutMs, interruptGraceMs: this.options.timeouts?.interruptGraceMs ?? DEFAULT_INTERRUPT_GRACE_MS }),
       this.aborted,
     ]);
+    // tslab reports an unhandled rejection at the end of the event-loop turn that ran the cell,
+    // which can be just after the idle status: a kernel_info round trip collects it.
+    if ('kind' in outcome && outcome.kind === 'replied' && !this.abort) await Promise.race([kernel.fence(), this.aborted]);
     if (this.options.logOutput) {
       for (const stream of ['stdout', 'stderr'] as const) {
         const rest = lines[stream].flush();
@@ -450,7 +449,8 @@ class NotebookRun {
       type: 'cell-end', runId: this.runId, index, ordinal, total, status: result.status,
       durationMs: result.durationMs!, expectedError: result.expectedError, error: result.error,
     });
-    this.saver!.request();
+    // Saved before the next cell starts: the file on disk always reflects every finished cell.
+    await this.saver!.save();
     return failed && next === 'pause' ? 'pause' : 'next';
   }
 

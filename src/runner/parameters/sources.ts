@@ -32,6 +32,8 @@ export function parseAssignment(arg: string, flag = '-p'): [string, string] {
 
 /** A YAML mapping of parameters (YAML 1.2 core schema: no dates or binary, values stay JSON-like). */
 export function parseParametersYaml(text: string, origin: string): Record<string, unknown> {
+  // An empty (or comment-only) file sets nothing; js-yaml 5 refuses to load it.
+  if (text.split('\n').every((line) => /^\s*(#.*)?$/.test(line))) return {};
   let doc: unknown;
   try {
     doc = yaml.load(text, { schema: yaml.CORE_SCHEMA, filename: origin });
