@@ -7,8 +7,10 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { request } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
-import { ConfigError, RunbookError, TimeoutError } from '../lib/errors';
+import { ConfigError, RunbookError, TimeoutError, ValidationError } from '../lib/errors';
 import { parseConfig, readConfigFile, defaultConfigFile, writeConfigFile, SANDBOX_DEMO_IAM_API_KEY, SANDBOX_DEMO_USER, SANDBOX_DEFAULT_VOLUME } from './config';
+import { formatZodIssues } from './errors';
+import { FaultSettings } from './faults';
 import { signJwt } from './jwt';
 import { canonicalStateDir, endpointPath, isPidAlive, SandboxEndpointFile } from './state-lock';
 
@@ -288,6 +290,8 @@ export async function sandboxStatus(opts: { stateDir?: string } = {}): Promise<S
 /** Changes the runtime fault settings of the running sandbox of `stateDir`. */
 export async function setSandboxFaults(stateDir: string, settings: { seed?: number; faults: unknown[] }): Promise<unknown> {
   const dir = resolve(stateDir);
+  const checked = FaultSettings.safeParse(settings);
+  if (!checked.success) throw new ValidationError(`fault settings: ${formatZodIssues(checked.error.issues, 'settings').join('; ')}`);
   const health = await findRunningSandbox(dir);
   if (!health) throw new ConfigError(`no sandbox runs for ${dir}`);
   const { status, body } = await httpJson('PUT', `${health.url}/sandbox/v1/faults`, { token: sandboxAdminToken(dir), body: settings });
