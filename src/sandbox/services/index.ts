@@ -1,4 +1,5 @@
 import type { SandboxModule } from '../module';
+import { openscaleModule } from './openscale';
 import { volumesModule } from './volumes';
 import { wmlModule } from './wml';
 
@@ -9,4 +10,5 @@ import { wmlModule } from './wml';
 export const serviceModules: readonly SandboxModule<any>[] = [
   wmlModule,
   volumesModule,
+  openscaleModule,
 ];
