@@ -3,6 +3,7 @@ import { register as sandbox } from './commands/sandbox';
 import { register as run } from './commands/run';
 import { register as runs } from './commands/runs';
 import { register as metrics } from './commands/metrics';
+import { register as doctor } from './commands/doctor';
 
 /** Each subcommand module exports a `register(program)`; list it here to add it to `runbook`. */
 export const commands: ReadonlyArray<(program: Command) => void> = [
@@ -10,4 +11,5 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   run,
   runs,
   metrics,
+  doctor,
 ];
