@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import {
   Asset,
@@ -289,6 +290,31 @@ describe('WML spaces and data assets', () => {
       expectIbmError(await api.request('PUT', att.json.url1, { raw: Buffer.alloc(1024 * 1024 + 1), token: null }), 413, 'limit');
       expect(readdirSync(blobDir).length).toBe(count);
       expect(readdirSync(join(sb.stateDir, 'tmp'))).toEqual([]);
+    });
+
+    it.each(['raw', 'multipart'] as const)('cleans up when the client aborts a %s upload half-way', async (form) => {
+      const created = await api.post(`/v2/assets?${q}`, { metadata: { name: `aborted-${form}.bin` } });
+      const assetId = created.json.metadata.asset_id;
+      const att = await api.post(`/v2/assets/${assetId}/attachments?${q}`, { name: 'a.bin' });
+      const boundary = 'xxBOUNDARYxx';
+      const u = new URL(sb.url + att.json.url1);
+      const headers: Record<string, string> = form === 'raw'
+        ? { 'content-type': 'application/octet-stream', 'content-length': String(50 * 1024 * 1024) }
+        : { 'content-type': `multipart/form-data; boundary=${boundary}` };
+      const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: 'PUT', headers });
+      req.on('error', () => undefined);
+      if (form === 'multipart') req.write(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`);
+      for (let i = 0; i < 8; i++) req.write(Buffer.alloc(256 * 1024, 1));
+      // Wait until the server has started writing, then vanish.
+      const tmp = join(sb.stateDir, 'tmp');
+      for (let i = 0; i < 200 && readdirSync(tmp).length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(readdirSync(tmp).length).toBe(1);
+      req.destroy();
+      for (let i = 0; i < 200 && readdirSync(tmp).length > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(readdirSync(tmp)).toEqual([]);
+      const asset = (await api.get(`/v2/assets/${assetId}?${q}`)).json;
+      expect(asset.attachments[0]).toMatchObject({ transfer_complete: false, size: 0 });
+      expectIbmError(await api.post(`/v2/assets/${assetId}/attachments/${att.json.attachment_id}/complete?${q}`), 409);
     });
 
     it('stores parallel uploads independently and correctly', async () => {
