@@ -4,6 +4,7 @@ import { register as run } from './commands/run';
 import { register as runs } from './commands/runs';
 import { register as metrics } from './commands/metrics';
 import { register as doctor } from './commands/doctor';
+import { register as thresholds } from './commands/thresholds';
 
 /** Each subcommand module exports a `register(program)`; list it here to add it to `runbook`. */
 export const commands: ReadonlyArray<(program: Command) => void> = [
@@ -12,4 +13,5 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   runs,
   metrics,
   doctor,
+  thresholds,
 ];

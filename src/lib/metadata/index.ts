@@ -6,3 +6,4 @@ export * from './template';
 export * from './entries';
 export * from './store';
 export * from './file-store';
+export * from './lint';
