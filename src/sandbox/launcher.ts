@@ -4,7 +4,7 @@
  * Kept light (no server code imported): notebooks load it through tslab.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { request } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, RunbookError, TimeoutError, ValidationError } from '../lib/errors';
@@ -201,6 +201,12 @@ async function spawnServer(stateDir: string, port: number, deadline: number): Pr
   const entry = serverEntry();
   if (!existsSync(entry)) throw new ConfigError(`the sandbox is not built (${entry} is missing): run \`npm run build\``);
   const logFile = join(stateDir, 'sandbox.log');
+  try {
+    // Keep one previous log; the access log of a long-lived sandbox would otherwise grow forever.
+    if (statSync(logFile).size > 10 * 1024 * 1024) renameSync(logFile, `${logFile}.1`);
+  } catch {
+    /* no log yet */
+  }
   const out = openSync(logFile, 'a');
   let exited: string | undefined;
   let child;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { CpdTokenClaims, IamTokenResponse } from '../../src/lib/contracts/auth';
@@ -233,6 +233,28 @@ describe('state survives a restart', () => {
       expect(res.json).toEqual({ id: 'kept', name: 'kept', count: 7 });
       // The signing key is per state dir: a token from the first run is still valid.
       expect((await second.api.get('/probe/items/kept', { token: first.api.token })).status).toBe(200);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('quarantines unreadable documents and removes half-written temp files instead of failing', async () => {
+    const stateDir = tempStateDir();
+    const first = await startTestSandbox({ modules: [probeModule], stateDir });
+    await first.api.put('/probe/items/good', { name: 'good', count: 1 });
+    await first.close();
+    const dir = join(stateDir, 'data', 'probe-items');
+    writeFileSync(join(dir, 'broken.json'), '{"id": "broken", "na');
+    writeFileSync(join(dir, 'wrong.json'), JSON.stringify({ id: 'wrong', name: 3, count: 'x' }));
+    writeFileSync(join(dir, '.good.json.123.abcd.tmp'), 'partial');
+    const lines: string[] = [];
+    const second = await startTestSandbox({ modules: [probeModule], stateDir, log: (l) => lines.push(l) });
+    try {
+      expect((await second.api.get('/probe/items/good')).json.count).toBe(1);
+      expect((await second.api.get('/probe/items/broken')).status).toBe(404);
+      expect(readdirSync(dir)).toEqual(['good.json']);
+      expect(readdirSync(join(stateDir, 'data', '.quarantine', 'probe-items')).sort()).toEqual(['broken.json', 'wrong.json']);
+      expect(lines.join('\n')).toMatch(/probe-items\/wrong\.json is unreadable \(document\.name: expected string/);
     } finally {
       await second.close();
     }
