@@ -1,5 +1,19 @@
-import { isDeepStrictEqual } from 'node:util';
 import type { JsonPatch } from '../../../lib/contracts/openscale';
+
+/**
+ * Equality of JSON values (RFC 6902 §4.6). Not `util.isDeepStrictEqual`: that also compares
+ * prototypes, which differ across realms (structuredClone under jest).
+ */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => jsonEqual(x, b[i]));
+  }
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
 
 /** A patch that cannot be applied; the message names the operation (`patch[2] (replace /name)`). */
 export class JsonPatchError extends Error {}
@@ -115,7 +129,7 @@ export function applyJsonPatch<T>(doc: T, patch: JsonPatch): T {
           break;
         case 'test': {
           const actual = resolve(out, path);
-          if (!isDeepStrictEqual(actual, op.value)) throw new Error(`test failed: the value is ${JSON.stringify(actual)}, not ${JSON.stringify(op.value)}`);
+          if (!jsonEqual(actual, op.value)) throw new Error(`test failed: the value is ${JSON.stringify(actual)}, not ${JSON.stringify(op.value)}`);
           break;
         }
       }

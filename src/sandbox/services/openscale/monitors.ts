@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { isDeepStrictEqual } from 'node:util';
 import {
   JsonPatch,
   MonitorDefinitionRequest,
@@ -11,6 +10,7 @@ import { metricIdFromName, monitorIdFromName } from '../../../lib/monitors/defin
 import { badRequest, conflict } from '../../errors';
 import { reply } from '../../http/router';
 import { boolParam, findIn, instanceOf, lookupIn, matchesCsv, nowIso, patchEntity, pathValue, readyAt, V2, type OpenScaleState } from './context';
+import { jsonEqual } from './json-patch';
 import type { MonitorDefinitionDoc, MonitorInstanceDoc } from './model';
 import type { RunDriver } from './runs';
 import { definitionView, instanceView } from './views';
@@ -224,7 +224,7 @@ export function registerMonitorRoutes(state: OpenScaleState, driver: RunDriver):
       const doc = findIn(state.instances, instance, ctx.params.id!, 'monitor instance');
       const entity = patchEntity(doc.entity, ctx.body, MonitorInstanceRequest, 'monitor instance');
       for (const field of ['data_mart_id', 'monitor_definition_id', 'target'] as const) {
-        if (!isDeepStrictEqual(entity[field], doc.entity[field])) throw badRequest(`${field}: cannot be changed on a monitor instance (create another one)`);
+        if (!jsonEqual(entity[field], doc.entity[field])) throw badRequest(`${field}: cannot be changed on a monitor instance (create another one)`);
       }
       checkInstance(instance, entity, doc.entity);
       // Without update_metadata_only the instance reconfigures: `preparing` again for a while.

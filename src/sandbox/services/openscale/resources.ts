@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { isDeepStrictEqual } from 'node:util';
 import {
   CustomMetricsProviderCredentials,
   DataMartFields,
@@ -25,6 +24,7 @@ import {
   type OpenScaleState,
 } from './context';
 import { restoreRedacted } from './credentials';
+import { jsonEqual } from './json-patch';
 import { removeMonitorInstance } from './monitors';
 import type { RunDriver } from './runs';
 import { dataMartView, providerView, subscriptionView, systemView } from './views';
@@ -95,10 +95,10 @@ export function registerResourceRoutes(state: OpenScaleState, driver: RunDriver)
       const doc = findIn(state.providers, instance, ctx.params.id!, 'service provider');
       const view = { ...doc.entity, credentials: { secret_id: doc.secret_id } };
       const patched = patchEntity(view, ctx.body, ServiceProviderRequest, 'service provider');
-      const credentials = isDeepStrictEqual(patched.credentials, { secret_id: doc.secret_id })
+      const credentials = jsonEqual(patched.credentials, { secret_id: doc.secret_id })
         ? doc.entity.credentials
         : (restoreRedacted(patched.credentials, doc.entity.credentials) as Record<string, unknown>);
-      const changed = !isDeepStrictEqual(credentials, doc.entity.credentials);
+      const changed = !jsonEqual(credentials, doc.entity.credentials);
       const saved = await state.providers.put(doc.key, {
         ...doc,
         entity: { ...patched, credentials },
@@ -251,7 +251,7 @@ export function registerResourceRoutes(state: OpenScaleState, driver: RunDriver)
       const credentials = restoreRedacted(patched.credentials, doc.entity.credentials) as Record<string, unknown>;
       const entity = { ...patched, credentials };
       checkSystem(entity);
-      const changed = !isDeepStrictEqual(credentials, doc.entity.credentials);
+      const changed = !jsonEqual(credentials, doc.entity.credentials);
       const saved = await state.systems.put(doc.key, {
         ...doc,
         entity,
