@@ -333,4 +333,41 @@ describe('OpenScale runs with a real custom metrics provider', () => {
     expectIbmError(await api.get(`${OS}/monitor_instances/${mi.metadata.id}/runs?limit=0`), 400, 'query.limit');
     expectIbmError(await api.get(`${OS}/monitor_instances/${mi.metadata.id}/runs?start=abc`), 400, 'query.start');
   });
+
+  it('reports runs, instances and definitions in the sandbox status', async () => {
+    const res = expectStatus(await api.get('/sandbox/v1/status'), 200);
+    const section = res.sections.find((x: { module: string }) => x.module === 'openscale');
+    expect(section.title).toBe('Watson OpenScale');
+    expect(section.lines.join('\n')).toContain('generic_metrics_v5');
+    expect(section.data.runs.finished).toBeGreaterThan(0);
+    expect(section.data.runs.error).toBeGreaterThan(0);
+  });
+});
+
+describe('OpenScale wait time scaling', () => {
+  it('scales custom_metrics_wait_time by services.openscale.waitTimeScale and says so', async () => {
+    const sb = await startTestSandbox({ modules: [openscaleModule], config: { services: { openscale: { readyDelayMs: 0, runQueueMs: 0, waitTimeScale: 0.002 } } } });
+    const provider = await new FakeProvider(() => sb.url).start();
+    try {
+      const api = sb.api;
+      provider.mode = 'hang';
+      const sp = await createProvider(api);
+      const sub = await createSubscription(api, sp.metadata.id);
+      const sys = await createSystem(api, cmpBody(sb.url, provider.endpoint));
+      expectStatus(await api.post(`${OS}/monitor_definitions`, definitionBody()), 201);
+      const mi = await createInstance(api, {
+        monitor_definition_id: 'generic_metrics_v5',
+        target: { target_type: 'subscription', target_id: sub.metadata.id },
+        parameters: { custom_metrics_provider_id: sys.metadata.id, custom_metrics_wait_time: 360 },
+      });
+      const run = expectStatus(await api.post(`${OS}/monitor_instances/${mi.metadata.id}/runs`, {}), 201);
+      const done = await waitForRunEnd(api, mi.metadata.id, run.metadata.id);
+      expect(done.entity.status.message).toContain('timed out after 360 s (custom_metrics_wait_time, scaled ×0.002');
+      const sent = CustomMetricsProviderInvocation.parse(provider.calls[0]!.body);
+      expect(sent.input_data[0]!.values.custom_monitor_instance_params.custom_metrics_wait_time).toBe(360); // the provider sees the real value
+    } finally {
+      await provider.close();
+      await sb.close();
+    }
+  });
 });

@@ -265,7 +265,8 @@ export class RunDriver {
     if (!run.provider?.replied_at) missing.push(`the endpoint ${run.provider?.endpoint ?? ''} did not answer`);
     if (!measured) missing.push(`no measurement with run_id ${run.id} was posted`);
     if (!run.report) missing.push('the run status was not reported (parameters.run_details of the monitor instance, or PATCH …/runs/{run_id})');
-    const wait = `${run.wait_seconds ?? '?'} s (custom_metrics_wait_time)`;
+    const scale = this.host.config.waitTimeScale;
+    const wait = `${run.wait_seconds ?? '?'} s (custom_metrics_wait_time${scale !== 1 ? `, scaled ×${scale} by services.openscale.waitTimeScale` : ''})`;
     if (options.restarted) {
       return this.finish(run, 'error', 'sandbox_restarted', `the sandbox restarted during the run and the custom metrics provider did not complete it within ${wait}: ${missing.join('; ')}`);
     }
