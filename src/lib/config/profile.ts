@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { inspect } from 'node:util';
 import { ConfigError, RunbookError } from '../errors';
 import { REDACTED, Redactor } from '../redact';
@@ -159,20 +161,46 @@ export interface ResolveProfileOptions {
   readonly homeDir?: string;
 }
 
+/** The nearest folder at or above `start` whose package.json is cpd-runbook's. */
+function projectRootFrom(start: string | undefined): string | undefined {
+  if (!start) return undefined;
+  let dir = resolve(start);
+  for (;;) {
+    try {
+      if ((JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string }).name === 'cpd-runbook') return dir;
+    } catch {
+      /* no package.json here */
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
+}
+
 /**
  * Loads the sandbox launcher only when the sandbox profile is used, so that the library does not pull
- * in the sandbox otherwise.
+ * in the sandbox otherwise. Under Node (CLI, tests) the sibling module is found directly; tslab only
+ * compiles what a notebook imports, so there the compiled launcher of the project's dist/ is used.
  */
 function loadSandboxLauncher(): SandboxLauncher {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('../../sandbox/launcher') as SandboxLauncher;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && /sandbox[\\/]launcher/.test(String((err as Error).message))) {
-      throw new ConfigError('the sandbox profile needs src/sandbox/launcher, which is not part of this build: choose a cluster profile (--profile NAME or RUNBOOK_PROFILE)');
-    }
-    throw err;
+  const candidates = ['../../sandbox/launcher'];
+  for (const start of [typeof __dirname === 'string' ? __dirname : undefined, process.cwd()]) {
+    const root = projectRootFrom(start);
+    const compiled = root ? join(root, 'dist', 'src', 'sandbox', 'launcher.js') : undefined;
+    if (compiled && !candidates.includes(compiled)) candidates.push(compiled);
   }
+  for (const candidate of candidates) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return require(candidate) as SandboxLauncher;
+    } catch (err) {
+      const missing = (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && String((err as Error).message).includes(candidate.replace(/\.js$/, ''));
+      if (!missing) throw err;
+    }
+  }
+  throw new ConfigError(
+    'the sandbox profile needs the sandbox launcher (src/sandbox/launcher.ts, compiled to dist/src/sandbox/launcher.js): run `npm run build` in the project, or choose a cluster profile (--profile NAME or RUNBOOK_PROFILE)',
+  );
 }
 
 function checkUrl(value: string, where: string): string {

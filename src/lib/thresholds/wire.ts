@@ -108,7 +108,9 @@ export function diffThresholds(before: ThresholdMap, after: ThresholdMap): Thres
     const x = a.get(id);
     const y = b.get(id);
     if (x && y && sameNumber(x.s.threshold[0], y.s.threshold[0]) && x.s.threshold[1] === y.s.threshold[1]) continue;
-    changes.push({ metric: (y ?? x)!.name, before: x?.s.threshold, after: y?.s.threshold });
+    // Rebuilt pairs: under tslab's non-strict compiler zod's tuple type widens to optional elements.
+    const pair = (t: ThresholdMap[string]['threshold']): readonly [number, 'lower' | 'upper'] => [t[0] as number, t[1] as 'lower' | 'upper'];
+    changes.push({ metric: (y ?? x)!.name, before: x ? pair(x.s.threshold) : undefined, after: y ? pair(y.s.threshold) : undefined });
   }
   return changes.sort((p, q) => (p.metric < q.metric ? -1 : p.metric > q.metric ? 1 : 0));
 }
