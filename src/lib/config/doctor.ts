@@ -107,7 +107,15 @@ export function checkKernelspec(projectRoot: string): DoctorCheck {
   const node = paths.find((p) => /(^|\/)node(js)?$/.test(p));
   const tslab = paths.find((p) => /tslab/.test(p));
   if (!node || !tslab) return { ...base, status: 'fail', detail: `${file} does not start node with tslab (argv: ${spec.argv.join(' ')})`, hint };
-  return { ...base, status: 'ok', detail: `${file}: ${node} + ${tslab}` };
+  let version = '';
+  try {
+    let dir = dirname(tslab);
+    while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+    version = ` (tslab ${JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).version})`;
+  } catch {
+    /* version unknown */
+  }
+  return { ...base, status: 'ok', detail: `${file}: ${node} + ${tslab}${version}` };
 }
 
 /** The zeromq native module (the kernel transport) loads. */
@@ -298,7 +306,7 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorReport>
     profile = await resolveProfile(opts);
     redactor = new Redactor().merge(redactor).merge(profile.redactor);
     const d = profile.describe();
-    add({ id: 'profile', title: 'connection profile', category: 'config', status: 'ok', detail: `profile ${d.name} (${d.kind}): ${d.fields.map((f) => `${f.field} from ${f.source}`).join('; ')}` });
+    add({ id: 'profile', title: 'connection profile', category: 'config', status: 'ok', detail: `profile ${d.name} (${d.kind}): ${d.fields.map((f) => `${f.field} (${f.source})`).join(', ')}` });
   } catch (err) {
     const kind = err instanceof RunbookError ? err.kind : 'internal';
     add({
