@@ -313,6 +313,23 @@ describe('OpenScale runs with a real custom metrics provider', () => {
     expect((await waitForRunEnd(api, id, next.metadata.id)).entity.status.state).toBe('finished');
   });
 
+  it('runs-API protocol: a provider reporting error through /status/failure ends the run with its message', async () => {
+    provider.mode = 'hang';
+    const { mi } = await newInstance({ wait: 30 });
+    const run = await startRun(mi.metadata.id);
+    const path = runPath(mi.metadata.id, run.metadata.id);
+    await pollUntil(api, path, (r) => r.entity.status.state === 'running');
+    const failure = { trace: 'provider-trace', errors: [{ code: 'metrics_failed', message: 'ground truth folder is empty' }] };
+    const res = await api.patch(path, [
+      { op: 'replace', path: '/status/state', value: 'error' },
+      { op: 'add', path: '/status/failure', value: failure },
+    ]);
+    const patched = expectStatus(res, 200);
+    expect(patched.entity.status.state).toBe('error'); // an error needs no measurement
+    expect(patched.entity.status.message).toContain('ground truth folder is empty');
+    expect(expectStatus(await api.get(path), 200).entity.status.state).toBe('error');
+  });
+
   it('pages runs newest first with start/limit and total_count', async () => {
     provider.mode = 'legacy';
     const { mi } = await newInstance();

@@ -45,11 +45,14 @@ export async function providerAuthorization(credentials: unknown, signal: AbortS
   if (creds.auth_type === 'basic') return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
   const info = creds.token_info;
   const method = (info.method ?? 'post').toUpperCase();
+  // token_info.headers override the defaults whatever their case (`Content-Type` vs `content-type`).
+  const headers = new Headers({ 'content-type': 'application/json', accept: 'application/json' });
+  for (const [k, v] of Object.entries(info.headers ?? {})) headers.set(k, v);
   const res = await call(
     info.url,
     {
       method,
-      headers: { 'content-type': 'application/json', accept: 'application/json', ...(info.headers ?? {}) },
+      headers,
       body: method === 'GET' ? undefined : JSON.stringify(info.payload ?? {}),
       signal,
     },
