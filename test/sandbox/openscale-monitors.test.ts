@@ -41,6 +41,7 @@ describe('OpenScale monitor definitions, monitor instances and measurements', ()
       expect(dice.id).toBe('dice_positive');
       expect(dice.thresholds).toEqual([{ type: 'lower_limit', default: 0.25 }]);
       expect(def.entity.metrics).toHaveLength(SEGMENTATION_MONITOR.metrics.length);
+      expect(expectStatus(await api.get(`${OS}/monitor_definitions/segmentation_metrics`), 200)).toEqual(res.json);
       const withVersion = expectStatus(await api.post(`${OS}/monitor_definitions`, definitionBody('Generic Metrics v5')), 201);
       expect(withVersion.metadata.id).toBe('generic_metrics_v5');
       expect(withVersion.entity.metrics.map((m: any) => m.id)).toEqual([
