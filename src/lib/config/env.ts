@@ -14,6 +14,7 @@ export interface EnvSetting {
   readonly description: string;
 }
 
+/** Every environment variable a profile reads, in the order `runbook doctor --help` lists them. */
 export const PROFILE_ENV: readonly EnvSetting[] = [
   { field: 'profile', name: 'RUNBOOK_PROFILE', aliases: [], secret: false, description: 'profile name (default: sandbox; "env" = from the environment only)' },
   { field: 'profilesFile', name: 'RUNBOOK_PROFILES_FILE', aliases: [], secret: false, description: 'profiles file (default ~/.config/cpd-runbook/profiles.yaml)' },
