@@ -164,11 +164,21 @@ export function expectedRgb(spec: EncodeSpec): Uint8Array {
   return out;
 }
 
-/** Writes an RGB PNG with pngjs; `pixel(x, y)` gives [r, g, b]. */
-export function writeRgbPng(path: string, width: number, height: number, pixel: (x: number, y: number) => readonly [number, number, number]): void {
+/** Writes an RGB PNG with pngjs; `pixel(x, y)` gives [r, g, b], or pass the RGB bytes. */
+export function writeRgbPng(path: string, width: number, height: number, pixel: ((x: number, y: number) => readonly [number, number, number]) | Uint8Array): void {
   const png = new PNG({ width, height, colorType: 2, inputHasAlpha: false });
   const data = Buffer.alloc(width * height * 3);
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) data.set(pixel(x, y), (y * width + x) * 3);
+  if (pixel instanceof Uint8Array) data.set(pixel);
+  else {
+    for (let y = 0, o = 0; y < height; y++) {
+      for (let x = 0; x < width; x++, o += 3) {
+        const [r, g, b] = pixel(x, y);
+        data[o] = r;
+        data[o + 1] = g;
+        data[o + 2] = b;
+      }
+    }
+  }
   png.data = data;
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, PNG.sync.write(png, { colorType: 2, inputColorType: 2, inputHasAlpha: false }));
