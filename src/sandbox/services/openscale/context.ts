@@ -19,7 +19,7 @@ import {
 
 export const OpenScaleConfig = z.object({
   /** Service instances besides the default one; each has one data mart with the instance's id. */
-  instanceIds: z.array(z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'expected letters, digits and dashes')).default([]),
+  instanceIds: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/, 'expected letters, digits and dashes, starting with a letter or digit')).default([]),
   /** How long created service providers, subscriptions and monitor instances stay `preparing`. */
   readyDelayMs: z.number().int().min(0).default(1000),
   /** How long a new run stays `queued` before it starts. */
