@@ -1,6 +1,8 @@
 import type { SandboxModule } from '../module';
 import { openscaleModule } from './openscale';
 import { volumesModule } from './volumes';
+import { wmlaEdiModule } from './wmla-edi';
+import { wmlaTrainingModule } from './wmla-training';
 import { wmlModule } from './wml';
 
 /**
@@ -11,4 +13,6 @@ export const serviceModules: readonly SandboxModule<any>[] = [
   wmlModule,
   volumesModule,
   openscaleModule,
+  wmlaTrainingModule,
+  wmlaEdiModule,
 ];
