@@ -297,7 +297,7 @@ describe('OpenScale runs with a real custom metrics provider', () => {
     const run = await startRun(id);
     expectIbmError(await api.post(`${OS}/monitor_instances/${id}/runs`, {}), 409, `run ${run.metadata.id}`);
     await pollUntil(api, runPath(id, run.metadata.id), (r) => r.entity.status.state === 'running');
-    expectIbmError(await api.patch(runPath(id, run.metadata.id), [{ op: 'replace', path: '/status/state', value: 'queued' }]), 409, 'cannot go from running back to queued');
+    expectIbmError(await api.patch(runPath(id, run.metadata.id), [{ op: 'replace', path: '/status/state', value: 'queued' }]), 409, 'cannot be moved from running to queued');
     expectIbmError(await api.patch(runPath(id, run.metadata.id), [{ op: 'replace', path: '/status/state', value: 'paused' }]), 400, 'status.state');
     expectIbmError(await api.patch(runPath(id, run.metadata.id), [{ op: 'remove', path: '/nothing' }]), 400, 'patch[0] (remove /nothing)');
     await waitForRunEnd(api, id, run.metadata.id);

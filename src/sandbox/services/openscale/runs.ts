@@ -107,7 +107,7 @@ export class RunDriver {
     const to = entity.status.state;
     if (to === from) return this.state.runs.put(run.key, { ...run, entity, modified_at: nowIso() });
     if (isFinal(from)) throw conflict(`run ${run.id} is already ${from}; its state cannot change to ${to}`, 'run_final');
-    if (!isFinal(to)) throw conflict(`run ${run.id} cannot go from ${from} back to ${to}`, 'invalid_transition');
+    if (!isFinal(to)) throw conflict(`run ${run.id} cannot be moved from ${from} to ${to}: a PATCH may only report finished or error`, 'invalid_transition');
     const report: RunReport = {
       state: to as 'finished' | 'error',
       message: entity.status.failure?.errors[0]?.message ?? entity.status.message,
