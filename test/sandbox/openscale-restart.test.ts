@@ -127,12 +127,13 @@ describe('OpenScale state across sandbox restarts', () => {
 
   it('fails a running run whose wait time passed while the sandbox was down', async () => {
     provider.mode = 'hang';
-    const run = expectStatus(await api.post(`${OS}/monitor_instances/${ids.mi}/runs`, { parameters: { custom_metrics_wait_time: 1 } }), 201);
+    const run = expectStatus(await api.post(`${OS}/monitor_instances/${ids.mi}/runs`, { parameters: { custom_metrics_wait_time: 3 } }), 201);
     const path = runPath(ids.mi, run.metadata.id);
     await pollUntil(api, path, (r) => r.entity.status.state === 'running');
+    const deadline = Date.parse(expectStatus(await api.get(path), 200).entity.status.started_at) + 3000;
     await server!.close();
     server = undefined;
-    await sleep(1300); // past the 1 s deadline while stopped
+    await sleep(Math.max(0, deadline - Date.now()) + 200); // past the deadline while stopped
     await start();
     const after = expectStatus(await api.get(path), 200);
     expect(after.entity.status.state).toBe('error');
