@@ -148,9 +148,10 @@ class PoolWorker {
     });
   }
 
-  async close(): Promise<void> {
-    this.failure ??= new Error('closed');
+  /** Stops the worker; jobs still pending are rejected with `reason`. */
+  async close(reason: Error = new RunbookError('internal', 'metrics worker closed')): Promise<void> {
     this.worker.removeAllListeners('exit');
+    this.fail(reason);
     await this.worker.terminate();
   }
 }
@@ -226,7 +227,7 @@ export async function countImagePairs(pairs: readonly PairInput[], options: Coun
       for (let i = 0; i < wanted; i++) workers.push(new PoolWorker(script as string));
       const lanes: Promise<void>[] = [];
       for (const w of workers) for (let k = 0; k < IN_FLIGHT_PER_WORKER; k++) lanes.push(lane((job) => w.run(job)));
-      const onAbort = (): void => void Promise.all(workers.map((w) => w.close()));
+      const onAbort = (): void => void Promise.all(workers.map((w) => w.close(abortError(options.signal as AbortSignal))));
       options.signal?.addEventListener('abort', onAbort, { once: true });
       try {
         await Promise.all(lanes);
