@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -15,6 +16,7 @@ import {
 } from '../../src/lib/contracts/wmla-training';
 import { execState, type ExecDoc } from '../../src/sandbox/services/wmla-training/model';
 import { wmlaTrainingModule } from '../../src/sandbox/services/wmla-training';
+import { processStartTicks } from '../../src/sandbox/services/wmla-training/processes';
 import { Api, demoToken, expectIbmError, startTestSandbox, tempStateDir, type ApiResponse, type TestSandbox } from './helpers';
 import { multipartFile, pidAlive, rawTar, readZip, tarGzOf, waitFor, writeTree } from './wmla-fixtures';
 
@@ -324,6 +326,7 @@ describe('WMLA training across a restart', () => {
   it('keeps finished execs, turns a running one into ERROR and starts a pending one', async () => {
     const stateDir = tempStateDir('wmla-training-restart-');
     const config = { services: { 'wmla-training': { submittedMs: 0, pendingMs: 1500, minRunningMs: 0 } } };
+    const strays: ChildProcess[] = [];
     try {
       let sb = await startTestSandbox({ stateDir, modules: [wmlaTrainingModule], config });
       const quick = jobFolder('quick', { 'train.py': `import os\nprint("quick", os.environ.get("USER_ACCESS_TOKEN") == "${SECRET}")\nopen(os.path.join(os.environ["RESULT_DIR"], "r.txt"), "w").write("done")\n` });
@@ -339,7 +342,24 @@ describe('WMLA training across a restart', () => {
       await sb.close();
       expect(pidAlive(pid)).toBe(false);
 
+      // As if a kill -9 had left the worker behind: the record names a live process (pid + start time).
+      // The restart kills it; a process whose start time does not match (a reused pid) is left alone.
+      const orphan = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+      const bystander = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+      strays.push(orphan, bystander);
+      const docFile = join(stateDir, 'data', 'wmla-execs', `${runningOne.id}.json`);
+      const doc = JSON.parse(readFileSync(docFile, 'utf8'));
+      doc.workers = [
+        { rank: 0, pid: orphan.pid, startTicks: processStartTicks(orphan.pid!) },
+        { rank: 1, pid: bystander.pid, startTicks: '1' },
+      ];
+      writeFileSync(docFile, JSON.stringify(doc));
+
       sb = await startTestSandbox({ stateDir, modules: [wmlaTrainingModule], config });
+      await waitFor('the orphaned worker to be killed', async () => (orphan.exitCode === null && orphan.signalCode === null ? undefined : true));
+      expect(orphan.signalCode).toBe('SIGKILL');
+      expect(pidAlive(bystander.pid!)).toBe(true);
+      bystander.kill('SIGKILL');
       try {
         const api = new Api(sb.url, await demoToken(sb.url));
         expect(await stateOf(api, finished.id)).toBe('FINISHED');
@@ -367,6 +387,7 @@ describe('WMLA training across a restart', () => {
         await sb.close();
       }
     } finally {
+      for (const p of strays) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
       rmSync(stateDir, { recursive: true, force: true });
     }
   });
