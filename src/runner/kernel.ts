@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as zmq from 'zeromq';
 import { decodeMessage, encodeMessage, newMessage, type JupyterMessage } from './protocol';
-import { kernelWatchdogScript, tslabBin } from './paths';
+import { kernelPreloadScript, tslabBin } from './paths';
 
 /**
  * A tslab kernel in a child process, driven over ZeroMQ with the Jupyter messaging protocol.
@@ -202,7 +202,7 @@ export class Kernel {
     writeFileSync(file, JSON.stringify(connection), { mode: 0o600 });
     const child = spawn(
       process.execPath,
-      ['--require', kernelWatchdogScript(), tslabBin(), 'kernel', '--config-path', file],
+      ['--require', kernelPreloadScript(), tslabBin(), 'kernel', '--config-path', file],
       {
         cwd: options.cwd,
         env: options.env ?? process.env,

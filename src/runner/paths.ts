@@ -44,7 +44,7 @@ export function runnerVersion(): string {
   return JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')).version;
 }
 
-/** A preloaded script that ends the kernel when the runner process disappears (see kernel-watchdog.cjs). */
-export function kernelWatchdogScript(): string {
-  return join(projectRoot(), 'src', 'runner', 'kernel-watchdog.cjs');
+/** Preloaded into each kernel: a parent watchdog and a faster type setup (see kernel-preload.cjs). */
+export function kernelPreloadScript(): string {
+  return join(projectRoot(), 'src', 'runner', 'kernel-preload.cjs');
 }

@@ -449,8 +449,9 @@ class NotebookRun {
       type: 'cell-end', runId: this.runId, index, ordinal, total, status: result.status,
       durationMs: result.durationMs!, expectedError: result.expectedError, error: result.error,
     });
-    // Saved before the next cell starts: the file on disk always reflects every finished cell.
-    await this.saver!.save();
+    // Rewritten after every cell, in the background (an fsync on a busy disk must not delay the
+    // next cell); the saver coalesces requests and the final save is awaited.
+    this.saver!.request();
     return failed && next === 'pause' ? 'pause' : 'next';
   }
 

@@ -158,6 +158,8 @@ describe('runbook run stops cleanly on signals', () => {
     const out = join(work, 'killed.ipynb');
     const { child, done, stderrHas } = start(['run', notebook(), out]);
     await stderrHas('cell 1/3 ok');
+    // Once the first cell's output is on disk, kill the runner in the middle of the second cell.
+    await eventually(() => outputText(codeCell(readJson(out), "'started'")) === 'started\n', 'the first cell is saved');
     const nb = readJson(out);
     child.kill('SIGKILL');
     await done;

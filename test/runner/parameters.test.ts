@@ -193,7 +193,7 @@ describe('injected parameters cell', () => {
       '// Parameters injected by runbook',
       'const mode: Mode = "prod";',
       'const n: number = 3;',
-      'export const label: string = "007";',
+      'const label: string = "007";',
       'const apiKey: string = "real-key-value"; // @secret',
     ]);
   });

@@ -330,26 +330,32 @@ describe('cell tags and --allow-errors', () => {
 });
 
 describe('the output file', () => {
-  it('is rewritten after every cell, so a reader always finds a complete notebook', async () => {
+  it('is rewritten during the run, and every version written is a complete notebook', async () => {
     const input = writeNotebook('progress.ipynb', [
       "console.log('a')",
-      'await new Promise((r) => setTimeout(r, 10));',
+      'await new Promise((r) => setTimeout(r, 200));',
       "console.log('b')",
     ]);
     const output = join(work, 'progress-out.ipynb');
-    const seen: string[] = [];
-    await runNotebook({
+    const snapshots: any[] = [];
+    let ended = false;
+    const result = await runNotebook({
       input, output, ledger: false,
       onEvent: (e) => {
-        // At each cell start, the file on disk is a whole notebook reflecting the cells before it.
-        if (e.type === 'cell-start' && existsSync(output)) seen.push(readFileSync(output, 'utf8'));
+        if (e.type === 'saved' && !ended) snapshots.push(JSON.parse(readFileSync(output, 'utf8')));
+        if (e.type === 'run-end') ended = true;
       },
     });
-    expect(seen).toHaveLength(3);
-    for (const text of seen) expect(validateNotebook(JSON.parse(text))).toEqual([]);
-    const [before1, before2, before3] = seen.map((t) => JSON.parse(t));
-    expect(cell(before1, "'a'").execution_count).toBeNull();
-    expect(outputText(cell(before2, "'a'"))).toBe('a\n');
-    expect(cell(before3, 'setTimeout').metadata.papermill.status).toBe('completed');
+    expect(result.status).toBe('ok');
+    expect(snapshots.length).toBeGreaterThanOrEqual(3);
+    for (const nb of snapshots) expect(validateNotebook(nb)).toEqual([]);
+    // The first version is written before the kernel starts: every cell pending, the run under way.
+    expect(snapshots[0].cells.map((c: any) => c.metadata.papermill.status)).toEqual(['pending', 'pending', 'pending']);
+    expect(snapshots[0].metadata.runbook.status).toBe('running');
+    // Versions only move forward: cells once completed stay completed.
+    const done = snapshots.map((nb) => nb.cells.filter((c: any) => c.metadata.papermill.status === 'completed').length);
+    expect([...done].sort((x, y) => x - y)).toEqual(done);
+    expect(snapshots.at(-1).metadata.runbook.status).toBe('ok');
+    expect(existsSync(output)).toBe(true);
   }, 60_000);
 });

@@ -35,7 +35,8 @@ export function renderInjectedSource(
     const value = redactSecrets && p.secret ? REDACTED : values[p.name];
     const type = p.type === 'any' ? fallbackType(values[p.name]) : p.type;
     const annotation = type ? `: ${type}` : '';
-    lines.push(`${p.exported ? 'export ' : ''}${p.keyword} ${p.name}${annotation} = ${toLiteral(value)};${p.secret ? ' // @secret' : ''}`);
+    // No `export`: tslab cannot compile exported declarations in cells anyway.
+    lines.push(`${p.keyword} ${p.name}${annotation} = ${toLiteral(value)};${p.secret ? ' // @secret' : ''}`);
   }
   return lines.join('\n');
 }
