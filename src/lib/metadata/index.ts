@@ -7,3 +7,4 @@ export * from './entries';
 export * from './store';
 export * from './file-store';
 export * from './lint';
+export * from './space-store';

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { Asset, AssetSearchResponse, AttachmentCreateResponse, AttachmentDetails, type AssetSearchRequest } from '../contracts/wml';
+import { Asset, AssetSearchResponse, AttachmentCreateResponse, AttachmentDetails, Revision, RevisionList, type AssetSearchRequest } from '../contracts/wml';
 import { RunbookError, ValidationError } from '../errors';
 import { RemoteApiError } from '../http/errors';
 import { PLANNED_ID, type MutationOptions } from '../plan';
@@ -194,6 +194,11 @@ export class DataAssets {
   /** The server clock shared with the space operations (for protocols that reason about age). */
   get clock() {
     return this.ctx.clock;
+  }
+
+  /** The client's settle window (see {@link WmlOptions.settleMs}). */
+  get settleMs(): number {
+    return this.ctx.settleMs;
   }
 
   /**
@@ -394,6 +399,59 @@ export class DataAssets {
       }
     }
     return { action: 'uploaded', asset: ours, planned: false, bytes: sent.bytes, sha256: sent.sha256, deleted, ...(warnings.length ? { warnings } : {}) };
+  }
+
+  /**
+   * Always creates a NEW asset holding the source (the four steps, cleaned up on failure) and never
+   * touches other assets of the name. For protocols that manage same-name copies themselves (the
+   * space metadata store); {@link upload} is the everyday call.
+   */
+  async uploadNew(
+    source: UploadSource,
+    opts: { name?: string; description?: string; tags?: readonly string[]; onProgress?: (p: TransferProgress) => void; signal?: AbortSignal } = {},
+  ): Promise<{ asset: AssetInfo; bytes: number; sha256: string }> {
+    const name = opts.name ?? source.defaultName;
+    checkName(name);
+    // In-memory content is hashed for free: record it so downloads can verify it.
+    const shaTag = source.kind === 'bytes' ? [`${SHA_TAG}${await source.fingerprint()}`] : [];
+    const tags = [RUNBOOK_TAG, ...shaTag, ...(opts.tags ?? []).filter((t) => t !== RUNBOOK_TAG)];
+    const { asset, sent } = await this.putNew(source, { name, mime: mimeTypeFor(name), description: opts.description ?? 'Uploaded by cpd-runbook', tags, onProgress: opts.onProgress, signal: opts.signal });
+    return { asset, bytes: sent.bytes, sha256: sent.sha256 };
+  }
+
+  /**
+   * Creates an asset without content (a marker or log anchor), safe to repeat after an ambiguous
+   * failure like every create here. It has no attachment, so it never counts as complete content.
+   */
+  async createRecord(name: string, opts: { description?: string; tags?: readonly string[] } = {}): Promise<AssetInfo> {
+    checkName(name);
+    return this.createAsset({ name, mime: 'application/octet-stream', description: opts.description ?? 'cpd-runbook record', tags: [RUNBOOK_TAG, ...(opts.tags ?? [])] });
+  }
+
+  /**
+   * Appends a revision to an asset (`POST /v2/assets/{id}/revisions`): the service numbers them
+   * 1, 2, 3, … in the order it receives them, which makes an asset's revisions an append-only log.
+   * Retried like an idempotent call: callers must tolerate a duplicate revision (the metadata
+   * protocol does).
+   */
+  async createRevision(id: string, commitMessage: string): Promise<Revision> {
+    const rev = await call(this.ctx, {
+      method: 'POST',
+      path: `/v2/assets/${encodeURIComponent(id)}/revisions`,
+      query: this.query,
+      body: { commit_message: commitMessage },
+      schema: Revision,
+      idempotent: true,
+    });
+    this.ctx.clock.observe(rev.created_at);
+    return rev;
+  }
+
+  /** The revisions of an asset, in revision order (oldest first). */
+  async revisions(id: string): Promise<Revision[]> {
+    const list = await call(this.ctx, { path: `/v2/assets/${encodeURIComponent(id)}/revisions`, query: this.query, schema: RevisionList });
+    for (const r of list.results) this.ctx.clock.observe(r.created_at);
+    return [...list.results].sort((a, b) => a.revision_id - b.revision_id);
   }
 
   /** An unfinished upload old enough (server clock) to be taken as abandoned. */
