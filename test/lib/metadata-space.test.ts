@@ -12,8 +12,8 @@ import {
   SpaceMetadataStore,
   updateEntry,
   updateWithRetry,
-  ValidationError,
 } from '../../src/lib/metadata';
+import { ValidationError } from '../../src/lib/errors';
 import { Plan } from '../../src/lib/plan';
 import { bytesSource } from '../../src/lib/wml';
 import { sampleEntry } from './fixtures/metadata';
