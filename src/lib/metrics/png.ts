@@ -336,7 +336,8 @@ function inflate(parsed: Parsed, expected: number, label: string): Uint8Array {
   try {
     // Some slack above the expected size tolerates trailing bytes (libpng ignores them) while a
     // runaway stream still fails fast.
-    raw = inflateSync(compressed, { maxOutputLength: expected + 65536 });
+    // One output chunk of the expected size spares zlib a concatenation copy.
+    raw = inflateSync(compressed, { maxOutputLength: expected + 65536, chunkSize: Math.max(1024, expected + 64) });
   } catch (err) {
     const reason = err instanceof RangeError ? 'more image data than the header declares' : (err as Error).message;
     fail(label, `corrupt PNG: image data does not decompress (${reason})`);
@@ -351,41 +352,78 @@ function checkSize(h: PngHeader, label: string, options: DecodeOptions): void {
 }
 
 /**
- * Decodes a PNG and hands its rows, as 8-bit RGB, to `sink` (see the module comment for the
- * conversion rules). Memory: the inflated image data plus one row.
+ * Reads a PNG's rows as 8-bit RGB one at a time, top to bottom (see the module comment for the
+ * conversion rules). After `next()` returns true, row `y` has pixel x at `buf[offset + 3x]` (R),
+ * `+1` (G), `+2` (B); the bytes are valid until the following `next()`. Pulling rows lets a caller
+ * walk two images in step. Memory: the inflated image data plus one row (a full RGB image for
+ * interlaced files).
  */
-export function decodePngRows(bytes: Uint8Array, label: string, sink: RgbRowSink, options: DecodeOptions = {}): PngHeader {
-  const parsed = parseChunks(bytes, label);
-  const h = parsed.header;
-  checkSize(h, label, options);
-  const bpp = Math.max(1, (CHANNELS[h.colorType] * h.bitDepth) >> 3);
-  const convert = rowConverter(h, parsed.palette, label);
-  // Red and blue only: unfilter just those two byte lanes of RGB/RGBA pixels.
-  const wide = h.bitDepth === 16 ? 2 : 1;
-  const twoLanes = options.redBlueOnly === true && (h.colorType === PngColorType.rgb || h.colorType === PngColorType.rgba);
-  const unfilter = (buf: Uint8Array, row: number, prev: number, rowBytes: number, y: number): void =>
-    twoLanes ? unfilterTwoLanes(buf, row, prev, rowBytes, bpp, 0, 2 * wide, label, y) : unfilterRow(buf, row, prev, rowBytes, bpp, label, y);
+export class PngRowReader {
+  readonly header: PngHeader;
+  /** Current row, −1 before the first `next()`. */
+  y = -1;
+  buf: Uint8Array;
+  offset = 0;
+  private readonly raw: Uint8Array;
+  private readonly stride: number;
+  private readonly rowBytes: number;
+  private readonly bpp: number;
+  private readonly lane2: number;
+  private readonly twoLanes: boolean;
+  private readonly convert: RowConverter | null;
+  private readonly label: string;
 
-  if (!h.interlaced) {
-    const rowBytes = rowBytesFor(h.width, h);
-    const stride = rowBytes + 1;
-    const raw = inflate(parsed, stride * h.height, label);
-    const direct = h.colorType === PngColorType.rgb && h.bitDepth === 8;
-    const rgbRow = direct ? null : new Uint8Array(h.width * 3);
-    for (let y = 0; y < h.height; y++) {
-      const row = y * stride;
-      unfilter(raw, row, y === 0 ? -1 : row - stride, rowBytes, y);
-      if (rgbRow) {
-        convert(raw, row + 1, h.width, rgbRow, 0);
-        sink(y, rgbRow, 0);
-      } else {
-        sink(y, raw, row + 1);
-      }
+  constructor(bytes: Uint8Array, label: string, options: DecodeOptions = {}) {
+    const parsed = parseChunks(bytes, label);
+    const h = parsed.header;
+    checkSize(h, label, options);
+    this.header = h;
+    this.label = label;
+    this.bpp = Math.max(1, (CHANNELS[h.colorType] * h.bitDepth) >> 3);
+    // Red and blue only: unfilter just those two byte lanes of RGB/RGBA pixels.
+    this.lane2 = h.bitDepth === 16 ? 4 : 2;
+    this.twoLanes = options.redBlueOnly === true && (h.colorType === PngColorType.rgb || h.colorType === PngColorType.rgba);
+    if (h.interlaced) {
+      // Decoded whole up front; rows are then views into the image.
+      this.buf = decodeInterlaced(parsed, label, this.bpp, this.twoLanes, this.lane2);
+      this.raw = this.buf;
+      this.stride = h.width * 3;
+      this.rowBytes = 0;
+      this.convert = null;
+      this.offset = -this.stride;
+      return;
     }
-    return h;
+    this.rowBytes = rowBytesFor(h.width, h);
+    this.stride = this.rowBytes + 1;
+    this.raw = inflate(parsed, this.stride * h.height, label);
+    const direct = h.colorType === PngColorType.rgb && h.bitDepth === 8;
+    this.convert = direct ? null : rowConverter(h, parsed.palette, label);
+    this.buf = direct ? this.raw : new Uint8Array(h.width * 3);
   }
 
+  /** Advances to the next row; false after the last one. */
+  next(): boolean {
+    const h = this.header;
+    if (this.y + 1 >= h.height) return false;
+    const y = ++this.y;
+    if (h.interlaced) {
+      this.offset += this.stride;
+      return true;
+    }
+    const row = y * this.stride;
+    const prev = y === 0 ? -1 : row - this.stride;
+    if (this.twoLanes) unfilterTwoLanes(this.raw, row, prev, this.rowBytes, this.bpp, 0, this.lane2, this.label, y);
+    else unfilterRow(this.raw, row, prev, this.rowBytes, this.bpp, this.label, y);
+    if (this.convert) this.convert(this.raw, row + 1, h.width, this.buf, 0);
+    else this.offset = row + 1;
+    return true;
+  }
+}
+
+function decodeInterlaced(parsed: Parsed, label: string, bpp: number, twoLanes: boolean, lane2: number): Uint8Array {
   // Adam7: seven reduced images, each filtered on its own; scatter them into a full RGB image.
+  const h = parsed.header;
+  const convert = rowConverter(h, parsed.palette, label);
   const passes = ADAM7.map(([x0, y0, dx, dy]) => {
     const w = h.width > x0 ? Math.ceil((h.width - x0) / dx) : 0;
     const ht = h.height > y0 ? Math.ceil((h.height - y0) / dy) : 0;
@@ -401,7 +439,9 @@ export function decodePngRows(bytes: Uint8Array, label: string, sink: RgbRowSink
     const stride = p.rowBytes + 1;
     for (let r = 0; r < p.h; r++) {
       const row = at + r * stride;
-      unfilter(raw, row, r === 0 ? -1 : row - stride, p.rowBytes, r);
+      const prev = r === 0 ? -1 : row - stride;
+      if (twoLanes) unfilterTwoLanes(raw, row, prev, p.rowBytes, bpp, 0, lane2, label, r);
+      else unfilterRow(raw, row, prev, p.rowBytes, bpp, label, r);
       convert(raw, row + 1, p.w, passRow, 0);
       const y = p.y0 + r * p.dy;
       for (let i = 0; i < p.w; i++) {
@@ -413,8 +453,14 @@ export function decodePngRows(bytes: Uint8Array, label: string, sink: RgbRowSink
     }
     at += stride * p.h;
   }
-  for (let y = 0; y < h.height; y++) sink(y, image, y * h.width * 3);
-  return h;
+  return image;
+}
+
+/** Decodes a PNG and hands its rows, as 8-bit RGB, to `sink` (see PngRowReader). */
+export function decodePngRows(bytes: Uint8Array, label: string, sink: RgbRowSink, options: DecodeOptions = {}): PngHeader {
+  const reader = new PngRowReader(bytes, label, options);
+  while (reader.next()) sink(reader.y, reader.buf, reader.offset);
+  return reader.header;
 }
 
 /** Decodes a whole PNG to an 8-bit RGB image (OpenCV `imread` semantics, RGB order). */

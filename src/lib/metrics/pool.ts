@@ -182,7 +182,8 @@ export async function countImagePairs(pairs: readonly PairInput[], options: Coun
   const inThread = wanted === 0;
 
   const record = (index: number, reply: CountReply): void => {
-    if (!reply.ok) {
+    // `'error' in` rather than `!reply.ok`: tslab's non-strict compiler does not narrow on `ok`.
+    if ('error' in reply) {
       failures.set(index, deserializeError(reply.error));
       return;
     }
