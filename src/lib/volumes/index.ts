@@ -1,0 +1,3 @@
+/** CPD storage volumes: list, upload, download and delete through the profile's `cpd` client. */
+export * from './client';
+export { multipartFile, type MultipartFile } from './multipart';
