@@ -42,6 +42,15 @@ describe('listings', () => {
     expect(entries[2].path).toBe('c/d.png');
   });
 
+  it('drops folders of a storage-volume listing (VolumeEntry shape) and keeps extra fields out', () => {
+    const volumeListing = [
+      { path: 'batch', type: 'directory' as const, size: 0, mtime: new Date(1000) },
+      { path: 'batch/a.png', type: 'file' as const, size: 5, mtime: new Date(2000), extension: '.png' },
+      { path: 'folder.png', type: 'directory' as const, size: 0, mtime: new Date(3000) },
+    ];
+    expect(normalizeEntries(volumeListing, 'gt')).toEqual([{ path: 'batch/a.png', size: 5, mtimeMs: 2000 }]);
+  });
+
   it('rejects a malformed listing naming the entry', () => {
     expect(() => normalizeEntries([{ path: 'a.png', size: -1, mtime: 0 }], 'gt listing')).toThrow(/invalid file listing for gt listing: gt listing\[0\.size\]/);
     expect(() => normalizeEntries([{ path: 'a.png', size: 1, mtime: 'yesterday' }], 'pred listing')).toThrow('invalid file listing for pred listing: a.png: unreadable modification time "yesterday"');

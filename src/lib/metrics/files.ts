@@ -11,9 +11,13 @@ import { ValidationError } from '../errors';
 /** Modification time: a Date, epoch milliseconds, or a date string (ISO 8601 or RFC 1123, e.g. `Mon, 03 Oct 2022 13:54:43 GMT`). */
 const MtimeSchema = z.union([z.date(), z.number().finite(), z.string().min(1)]);
 
-/** One listed file. `path` is relative to the listed folder, with `/` separators. */
+/**
+ * One listed entry. `path` is relative to the listed folder, with `/` separators. `type` is
+ * optional; entries of type `directory` (as a storage-volume listing has them) are dropped.
+ */
 export const FileEntrySchema = z.object({
   path: z.string().min(1),
+  type: z.enum(['file', 'directory']).optional(),
   size: z.number().int().nonnegative(),
   mtime: MtimeSchema,
 });
@@ -31,22 +35,28 @@ export const DEFAULT_IMAGE_EXTENSIONS: readonly string[] = ['.png', '.jpg', '.jp
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** Validates a caller's listing (e.g. from a storage volume); `source` names it in errors. */
+/**
+ * Validates a caller's listing (e.g. `listVolume` entries from src/lib/volumes) and keeps its files;
+ * `source` names the listing in errors.
+ */
 export function normalizeEntries(entries: readonly FileEntryInput[], source: string): FileEntry[] {
   const parsed = z.array(FileEntrySchema).safeParse(entries);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => ({ path: `${source}[${i.path.join('.')}]`, message: i.message }));
     throw new ValidationError(`invalid file listing for ${source}: ${issues[0].path}: ${issues[0].message}`, issues);
   }
-  return parsed.data.map((e, i) => {
+  const out: FileEntry[] = [];
+  parsed.data.forEach((e, i) => {
+    if (e.type === 'directory') return;
     const ms = e.mtime instanceof Date ? e.mtime.getTime() : typeof e.mtime === 'number' ? e.mtime : Date.parse(e.mtime);
     if (!Number.isFinite(ms)) {
       throw new ValidationError(`invalid file listing for ${source}: ${e.path}: unreadable modification time ${JSON.stringify(String(e.mtime))}`, [
         { path: `${source}[${i}].mtime`, message: 'expected a date' },
       ]);
     }
-    return { path: e.path.replace(/\\/g, '/'), size: e.size, mtimeMs: ms };
+    out.push({ path: e.path.replace(/\\/g, '/'), size: e.size, mtimeMs: ms });
   });
+  return out;
 }
 
 /**
