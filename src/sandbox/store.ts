@@ -129,7 +129,7 @@ export class Collection<T> {
 /** The durable state of one sandbox: collections of JSON documents plus blobs, under `<state>/`. */
 export class Store {
   private readonly collections = new Map<string, Collection<unknown>>();
-  private readonly held = new AsyncLocalStorage<boolean>();
+  private readonly held = new AsyncLocalStorage<{ active: boolean }>();
   private tail: Promise<unknown> = Promise.resolve();
   readonly blobs: BlobStore;
 
@@ -157,8 +157,15 @@ export class Store {
    * Never stream a request body while holding it: receive first, then lock and record.
    */
   lock<R>(fn: () => Promise<R> | R): Promise<R> {
-    if (this.held.getStore()) return Promise.resolve().then(fn);
-    const run = (): Promise<R> => this.held.run(true, () => Promise.resolve().then(fn));
+    // Re-entrant only while the holder's fn runs: timers, child-process events and other work
+    // started inside fn inherit its async context, and must wait like anyone once fn settled.
+    if (this.held.getStore()?.active) return Promise.resolve().then(fn);
+    const run = (): Promise<R> => {
+      const token = { active: true };
+      return this.held.run(token, () => Promise.resolve().then(fn)).finally(() => {
+        token.active = false;
+      });
+    };
     const result = this.tail.then(run, run);
     this.tail = result.catch(() => undefined);
     return result;
