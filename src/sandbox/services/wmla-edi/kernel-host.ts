@@ -167,7 +167,7 @@ export class KernelProcess {
    * kernel set; rejects 500 (the hook raised, set no output, or the kernel died) or 504 (timeout; the
    * kernel is then killed, it may be stuck).
    */
-  run(taskId: string, input: string, timeoutMs: number | undefined): Promise<string> {
+  run(taskId: string, input: string, timeoutMs: number | undefined, policyTimeoutMs = timeoutMs): Promise<string> {
     if (this.status !== 'BUSY') throw new Error(`kernel ${this.id} is ${this.status}, not reserved for a task`);
     this.counters.total++;
     this.counters.running = 1;
@@ -183,7 +183,7 @@ export class KernelProcess {
           this.status = 'STOPPING';
           killGroup(this.child.pid);
           this.record(`[sandbox] task ${taskId} exceeded policy.task_execution_timeout: kernel killed\n`);
-          reject(new ApiError(504, 'task_timeout', `The task did not finish within policy.task_execution_timeout (${timeoutMs / 1000} s); kernel ${this.id} was stopped`));
+          reject(new ApiError(504, 'task_timeout', `The task did not finish within policy.task_execution_timeout (${(policyTimeoutMs ?? timeoutMs) / 1000} s); kernel ${this.id} was stopped`));
         }, timeoutMs);
       }
       this.current = task;
@@ -304,7 +304,7 @@ export class KernelPool {
     const kernel = await this.acquire(timeoutMs);
     try {
       const left = deadline === undefined ? undefined : Math.max(1, deadline - Date.now());
-      return await kernel.run(taskId, input, left === undefined ? undefined : Math.min(left, timeoutMs!));
+      return await kernel.run(taskId, input, left, timeoutMs);
     } finally {
       kernel.release();
       this.pump();

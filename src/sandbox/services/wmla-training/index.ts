@@ -234,7 +234,7 @@ export const wmlaTrainingModule = defineModule({
       try {
         const blob = await receiveFile(ctx, plan);
         const cwd = await prepareModelFolder(incoming, plan, blob);
-        return await host.store.lock(async () => {
+        const doc = await host.store.lock(async () => {
           const { id, seq } = await nextId();
           const dir = execDir(id);
           renameSync(incoming, dir);
@@ -264,9 +264,10 @@ export const wmlaTrainingModule = defineModule({
           for (const note of plan.notes) appendSystemLine(logDir(id), note);
           await execs.put(id, doc);
           host.log(`exec ${id} submitted (${plan.framework.name}, ${plan.numWorker} worker(s))`);
-          armLaunch(doc);
-          return reply.json(200, batchView(doc));
+          return doc;
         });
+        armLaunch(doc); // outside the lock: the launch takes it itself
+        return reply.json(200, batchView(doc));
       } finally {
         rmSync(incoming, { recursive: true, force: true });
       }
