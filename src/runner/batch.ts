@@ -1,5 +1,5 @@
 import { basename, join, resolve } from 'node:path';
-import { ValidationError } from '../lib/errors';
+import { RunbookError } from '../lib/errors';
 import type { RunResult } from './result';
 import { runNotebook, type RunOptions } from './run';
 
@@ -19,7 +19,7 @@ export async function runNotebooks(inputs: readonly string[], options: BatchOpti
   const seen = new Map<string, string>();
   outputs.forEach((o, k) => {
     const other = seen.get(o);
-    if (other) throw new ValidationError(`${other} and ${inputs[k]} would both be written to ${o}: give them different file names`, [{ path: inputs[k], message: 'duplicate output name' }]);
+    if (other) throw new RunbookError('usage', `${other} and ${inputs[k]} would both be written to ${o}: give them different file names`);
     seen.set(o, inputs[k]);
   });
   const jobs = Math.max(1, Math.floor(options.jobs ?? 1));

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,6 +81,19 @@ interface Connection {
   kernel_name: string;
 }
 
+/**
+ * Kills the kernel's process group: the kernel is spawned detached, so it leads its own group, and
+ * processes a cell started without detaching (e.g. `execSync('sleep 60')`) go with it.
+ */
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // the group is already gone
+  }
+}
+
 /** Every kernel process still alive in this process, killed synchronously if the runner exits. */
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -89,7 +102,7 @@ function track(child: ChildProcess): void {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.on('exit', () => {
-      for (const c of live) c.kill('SIGKILL');
+      for (const c of live) killGroup(c, 'SIGKILL');
     });
   }
 }
@@ -140,6 +153,7 @@ export class Kernel {
   private stderrTail = '';
   private closed = false;
   private protocolError: Error | undefined;
+  private spawnError: Error | undefined;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -155,11 +169,18 @@ export class Kernel {
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
-    child.on('exit', (code, signal) => {
+    const exited = (exit: KernelExit) => {
+      if (this.exitInfo) return;
       live.delete(child);
-      this.exitInfo = { code, signal };
-      for (const w of this.exitWaiters) w(this.exitInfo);
+      this.exitInfo = exit;
+      for (const w of this.exitWaiters) w(exit);
       this.exitWaiters.clear();
+    };
+    child.on('exit', (code, signal) => exited({ code, signal }));
+    // A process that could not be spawned at all (bad cwd, missing node) gets no 'exit' event.
+    child.on('error', (err) => {
+      this.spawnError = err;
+      if (child.pid === undefined) exited({ code: null, signal: null });
     });
   }
 
@@ -175,6 +196,9 @@ export class Kernel {
 
   /** Spawns a kernel and waits until it answers on shell and publishes on iopub. */
   static async start(options: KernelStartOptions): Promise<Kernel> {
+    if (!existsSync(options.cwd) || !statSync(options.cwd).isDirectory()) {
+      throw new KernelStartError(`the kernel's working directory ${options.cwd} does not exist`, false);
+    }
     const deadline = Date.now() + options.startTimeoutMs;
     for (let attempt = 1; ; attempt++) {
       const kernel = await Kernel.spawn(options);
@@ -212,9 +236,6 @@ export class Kernel {
       },
     );
     const kernel = new Kernel(child, connection, dir, options.onProcessOutput);
-    child.on('error', (err) => {
-      kernel.stderrTail += `\n${err.message}`;
-    });
     kernel.connect();
     return kernel;
   }
@@ -254,7 +275,7 @@ export class Kernel {
         } catch (err) {
           // A message we cannot trust: treat the kernel as broken rather than guess.
           this.protocolError = err as Error;
-          this.child.kill('SIGKILL');
+          killGroup(this.child, 'SIGKILL');
           return;
         }
         dispatch(msg);
@@ -280,6 +301,7 @@ export class Kernel {
   }
 
   private describeExit(exit: KernelExit): string {
+    if (this.spawnError && exit.code === null && exit.signal === null) return `could not be spawned (${this.spawnError.message})`;
     const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
     const why = this.protocolError ? `: ${this.protocolError.message}` : '';
     return `exited with ${how}${why}`;
@@ -320,7 +342,7 @@ export class Kernel {
       if (signal?.aborted) throw new KernelStartError('kernel start aborted', false);
       if (this.exitInfo) {
         const tail = this.processOutputTail;
-        throw new KernelStartError(`the kernel ${this.describeExit(this.exitInfo)} during startup${tail ? `: ${tail}` : ''}`, false);
+        throw new KernelStartError(`the kernel ${this.describeExit(this.exitInfo)}${this.spawnError ? '' : ' during startup'}${tail ? `: ${tail}` : ''}`, false);
       }
       if (Date.now() >= deadline) {
         const tail = this.processOutputTail;
@@ -440,9 +462,11 @@ export class Kernel {
         await this.race(this.waitExit(), 2000);
       }
       if (!this.exitInfo) {
-        this.child.kill('SIGKILL');
+        killGroup(this.child, 'SIGKILL');
         await this.race(this.waitExit(), 5000);
       }
+      // Whatever the cells started and left running in the kernel's group goes too.
+      killGroup(this.child, 'SIGKILL');
     } finally {
       for (const s of [this.shell, this.control, this.iopub]) s.close();
       this.pendingReplies.clear();
@@ -453,6 +477,6 @@ export class Kernel {
 
   /** SIGKILLs the kernel at once (for exit paths that cannot wait). */
   killNow(): void {
-    if (!this.exitInfo) this.child.kill('SIGKILL');
+    killGroup(this.child, 'SIGKILL');
   }
 }

@@ -208,6 +208,8 @@ class NotebookRun {
   private async execute(): Promise<void> {
     // 1. The notebook and its parameters: everything that can be wrong with the input is found
     //    before a kernel starts.
+    const early = this.abort; // a local: narrowing this.abort here would wrongly persist across the awaits below
+    if (early) return this.fail({ kind: early.status, message: `the run was ${early.status} before it started` });
     let overrides: ParameterOverrides;
     try {
       const read = await readNotebook(this.inputPath);
@@ -504,7 +506,6 @@ class NotebookRun {
     nb.metadata.papermill = {
       default_parameters: this.defaultParameters(),
       parameters: this.redactedParameters(),
-      environment_variables: {},
       version: `cpd-runbook ${versions().runner}`,
       input_path: this.inputPath,
       output_path: this.outputPath,

@@ -86,7 +86,7 @@ describe('successful runs of the example notebooks, two in parallel', () => {
   it('records papermill metadata and its own run metadata', () => {
     const nb = readJson(results[0].outputPath!);
     expect(Object.keys(nb.metadata.papermill).sort()).toEqual(
-      ['default_parameters', 'duration', 'end_time', 'environment_variables', 'exception', 'input_path', 'output_path', 'parameters', 'start_time', 'version'],
+      ['default_parameters', 'duration', 'end_time', 'exception', 'input_path', 'output_path', 'parameters', 'start_time', 'version'],
     );
     expect(nb.metadata.papermill.default_parameters).toEqual({ mode: 'dev', n: 2, label: 'demo', thresholds: { dice: 0.8, iou: 0.7 }, apiKey: '***' });
     expect(nb.metadata.papermill).toMatchObject({ parameters: {}, exception: false, input_path: join(EXAMPLES, 'parameters.ipynb') });
@@ -253,6 +253,20 @@ describe('failures before the kernel starts', () => {
     expect(result.kernelPid).toBeUndefined();
   });
 
+  it('refuses a batch whose notebooks would overwrite each other, before running any', async () => {
+    const a = writeNotebook('same.ipynb', ['1']);
+    const b = writeNotebook('same.ipynb', ['2']);
+    await expect(runNotebooks([a, b], { outDir: join(work, 'dup'), ledger })).rejects.toThrow(`${a} and ${b} would both be written to ${join(work, 'dup', 'same.ipynb')}`);
+    expect(existsSync(join(work, 'dup'))).toBe(false);
+  });
+
+  it('an already aborted run starts nothing', async () => {
+    const controller = new AbortController();
+    controller.abort('SIGTERM');
+    const { result } = await run(join(EXAMPLES, 'library.ipynb'), { signal: controller.signal });
+    expect([result.status, result.exitCode, result.outputPath, result.kernelPid]).toEqual(['terminated', 143, undefined, undefined]);
+  });
+
   it('a missing or broken notebook is exit 7', async () => {
     const missing = await run(join(work, 'nope.ipynb'));
     expect([missing.result.status, missing.result.exitCode]).toEqual(['notebook-invalid', 7]);
@@ -265,7 +279,15 @@ describe('failures before the kernel starts', () => {
   });
 });
 
-describe('timeouts of the kernel start and of the whole run', () => {
+describe('kernel start failures and timeouts', () => {
+  it('a kernel that cannot start is exit 4', async () => {
+    const { result, nb } = await run(writeNotebook('nocwd.ipynb', ['1']), { cwd: join(work, 'no-such-dir') });
+    expect([result.status, result.exitCode]).toEqual(['kernel-died', 4]);
+    expect(result.failure?.message).toBe(`the kernel could not be started: the kernel's working directory ${join(work, 'no-such-dir')} does not exist`);
+    expect(nb.cells[0].id).toBe('runbook-error-banner');
+  });
+
+
   it('a kernel that does not start in time is exit 5, and the kernel is killed', async () => {
     const { result, nb } = await run(writeNotebook('start.ipynb', ['1']), { timeouts: { startMs: 50 } });
     expect([result.status, result.exitCode]).toEqual(['timeout', 5]);
@@ -274,6 +296,19 @@ describe('timeouts of the kernel start and of the whole run', () => {
     expectNoKernelLeft(result);
     expect(nb.cells[0].id).toBe('runbook-error-banner');
     expect(validateNotebook(nb)).toEqual([]);
+  });
+
+  it('a cell that ignores the interrupt is given up on: the kernel and what it started are killed (exit 5)', async () => {
+    const { result, nb } = await run(writeNotebook('stuck.ipynb', [
+      // Blocked in native code, the kernel cannot act on SIGINT until `sleep` ends.
+      "require('child_process').execSync('sleep 30');",
+    ]), { timeouts: { cellMs: 1000, interruptGraceMs: 500 } });
+    expect([result.status, result.exitCode]).toEqual(['timeout', 5]);
+    expect(cell(nb, 'execSync').outputs.at(-1)).toMatchObject({
+      ename: 'CellTimeoutError', evalue: 'the cell ran longer than 1 s and did not stop within 0.5 s of the interrupt; the kernel was stopped',
+    });
+    // Neither the kernel nor its `sleep` child (same process group, same RUNBOOK_RUN_ID) is left.
+    expectNoKernelLeft(result);
   });
 
   it('the whole-run limit interrupts the running cell (exit 5)', async () => {
