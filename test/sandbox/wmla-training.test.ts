@@ -17,6 +17,7 @@ import {
 import { execState, type ExecDoc } from '../../src/sandbox/services/wmla-training/model';
 import { wmlaTrainingModule } from '../../src/sandbox/services/wmla-training';
 import { processStartTicks } from '../../src/sandbox/services/wmla-training/processes';
+import { Store } from '../../src/sandbox/store';
 import { Api, demoToken, expectIbmError, startTestSandbox, tempStateDir, type ApiResponse, type TestSandbox } from './helpers';
 import { multipartFile, pidAlive, rawTar, readZip, tarGzOf, waitFor, writeTree } from './wmla-fixtures';
 
@@ -113,6 +114,30 @@ describe('args grammar (contract helpers)', () => {
     const ended = { ...doc, startedAt: 1200, end: { state: 'FINISHED' as const, at: 2000, reason: '' } };
     expect(execState(ended, 1500)).toBe('RUNNING'); // held for minRunningMs
     expect(execState(ended, 2000)).toBe('FINISHED');
+  });
+});
+
+describe('Store.lock (the race a stop and an ending exec once had)', () => {
+  it('is not re-entrant for work started inside a lock that runs after it was released', async () => {
+    const stateDir = tempStateDir('store-lock-');
+    try {
+      const store = new Store(stateDir);
+      const order: string[] = [];
+      let later!: Promise<void>;
+      await store.lock(() => {
+        // A timer armed while holding the lock inherits its async context …
+        later = new Promise<void>((resolve) => setTimeout(() => void store.lock(() => order.push('timer')).then(() => resolve()), 20));
+      });
+      // … and must still wait for another holder once the first lock was released.
+      await store.lock(async () => {
+        await new Promise((r) => setTimeout(r, 80));
+        order.push('holder');
+      });
+      await later;
+      expect(order).toEqual(['holder', 'timer']);
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
   });
 });
 
