@@ -147,6 +147,9 @@ class NotebookRun {
   private inputSha256: string | null = null;
   private saver: NotebookSaver | undefined;
   private kernel: Kernel | undefined;
+  /** The kernel being started: finish() waits for it so that even a failed run stops its kernel. */
+  private starting: Promise<Kernel> | undefined;
+  private startAbort: AbortController | undefined;
   private kernelPid: number | undefined;
   private failure: RunFailure | undefined;
   private failedCell: Cell | undefined;
@@ -263,17 +266,16 @@ class NotebookRun {
       type: 'run-start', runId: this.runId, input: this.inputPath, output: this.outputPath,
       codeCells: toRun.length, parameters: this.redactedParameters(),
     });
-    await this.saver.save();
 
     // 3. The kernel. Without overrides the parameters cell is only read for defaults and secrets,
     //    which can happen while the kernel boots.
     const runDeadline = this.options.timeouts?.runMs !== undefined ? this.started.getTime() + this.options.timeouts.runMs : Infinity;
     const startMs = Math.min(this.options.timeouts?.startMs ?? DEFAULT_START_TIMEOUT_MS, runDeadline - Date.now());
-    const startAbort = new AbortController();
+    const startAbort = (this.startAbort = new AbortController());
     void this.aborted.then(() => startAbort.abort());
     let markSpawned!: () => void;
     const spawned = new Promise<void>((r) => (markSpawned = r));
-    const starting = Kernel.start({
+    const starting = (this.starting = Kernel.start({
       cwd: this.cwd,
       env: { ...this.env, RUNBOOK_RUN_ID: this.runId, ...(this.options.parentRunId ? { RUNBOOK_PARENT_RUN_ID: this.options.parentRunId } : {}) },
       startTimeoutMs: Math.max(0, startMs),
@@ -284,12 +286,18 @@ class NotebookRun {
         this.emit({ type: 'kernel-spawned', runId: this.runId, pid });
       },
       onProcessOutput: (text) => this.emit({ type: 'kernel-output', runId: this.runId, text: this.redact(text) }),
-    });
+    }));
     if (!hasOverrides(overrides) && findParametersCell(notebook) >= 0) {
       await Promise.race([spawned, starting.catch(() => undefined)]);
       this.declarations = safeDeclarations(notebook);
       this.addSecrets(overrides, this.declarations);
       this.writeRunMetadata();
+    }
+    // The first version of the output (every cell pending), once secret defaults are known.
+    try {
+      await this.saver.save();
+    } catch (err) {
+      return this.fail({ kind: 'internal', message: `cannot write the output notebook ${this.outputPath}: ${(err as Error).message}` });
     }
     try {
       this.kernel = await starting;
@@ -550,6 +558,11 @@ class NotebookRun {
   }
 
   private async finish(): Promise<RunResult> {
+    if (!this.kernel && this.starting) {
+      // The run failed while its kernel was starting: stop the start (the kernel is killed).
+      this.startAbort?.abort();
+      this.kernel = await this.starting.catch(() => undefined);
+    }
     if (this.kernel) await this.kernel.shutdown(!this.abort && !this.kernel.exit);
     const end = new Date();
     let outputPath: string | undefined;
@@ -571,7 +584,7 @@ class NotebookRun {
         await this.saver.save();
         outputPath = this.outputPath;
       } catch (err) {
-        this.fail({ kind: 'internal', message: `cannot write ${this.outputPath}: ${(err as Error).message}` });
+        this.fail({ kind: 'internal', message: `cannot write the output notebook ${this.outputPath}: ${(err as Error).message}` });
       }
     }
     const finalStatus = this.status();

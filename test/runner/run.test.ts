@@ -288,6 +288,17 @@ describe('kernel start failures and timeouts', () => {
   });
 
 
+  it('an output path that cannot be written is exit 1, and the kernel already starting is stopped', async () => {
+    const blocker = join(work, 'a-file');
+    require('node:fs').writeFileSync(blocker, '');
+    const result = await runNotebook({ input: writeNotebook('unwritable.ipynb', ['1']), output: join(blocker, 'out.ipynb'), ledger });
+    expect([result.status, result.exitCode, result.outputPath]).toEqual(['internal', 1, undefined]);
+    expect(result.failure?.message).toMatch(/^cannot write the output notebook .*a-file\/out\.ipynb: EEXIST/);
+    expect(result.kernelPid).toBeGreaterThan(0);
+    expectNoKernelLeft(result);
+    expect(readLedger(ledger).find((e) => e.run_id === result.runId)).toMatchObject({ status: 'internal', exit_code: 1, output: null });
+  }, 60_000);
+
   it('a kernel that does not start in time is exit 5, and the kernel is killed', async () => {
     const { result, nb } = await run(writeNotebook('start.ipynb', ['1']), { timeouts: { startMs: 50 } });
     expect([result.status, result.exitCode]).toEqual(['timeout', 5]);
@@ -367,7 +378,8 @@ describe('cell tags and --allow-errors', () => {
 describe('the output file', () => {
   it('is rewritten during the run, and every version written is a complete notebook', async () => {
     const input = writeNotebook('progress.ipynb', [
-      "console.log('a')",
+      { source: "const token: string = 'default-secret-9d2f'; // @secret", tags: ['parameters'] },
+      "console.log('a', token)",
       'await new Promise((r) => setTimeout(r, 200));',
       "console.log('b')",
     ]);
@@ -384,8 +396,11 @@ describe('the output file', () => {
     expect(result.status).toBe('ok');
     expect(snapshots.length).toBeGreaterThanOrEqual(3);
     for (const nb of snapshots) expect(validateNotebook(nb)).toEqual([]);
-    // The first version is written before the kernel starts: every cell pending, the run under way.
-    expect(snapshots[0].cells.map((c: any) => c.metadata.papermill.status)).toEqual(['pending', 'pending', 'pending']);
+    // A secret default is redacted in every version, the first one included.
+    for (const nb of snapshots) expect(JSON.stringify(nb)).not.toContain('default-secret-9d2f');
+    expect(outputText(cell(snapshots.at(-1), "'a'"))).toBe('a ***\n');
+    // The first version is written while the kernel starts: every cell pending, the run under way.
+    expect(snapshots[0].cells.map((c: any) => c.metadata.papermill.status)).toEqual(['pending', 'pending', 'pending', 'pending']);
     expect(snapshots[0].metadata.runbook.status).toBe('running');
     // Versions only move forward: cells once completed stay completed.
     const done = snapshots.map((nb) => nb.cells.filter((c: any) => c.metadata.papermill.status === 'completed').length);
