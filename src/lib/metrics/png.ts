@@ -256,6 +256,93 @@ function unfilterTwoLanes(buf: Uint8Array, row: number, prev: number, rowBytes: 
   }
 }
 
+/**
+ * unfilterTwoLanes specialised for the hot case, 8-bit RGB (pixels of 3 bytes, red and blue): with
+ * constant offsets V8 compiles it about twice as fast. Up adds four bytes at once (byte-wise sum
+ * without carries across bytes, through a DataView), green included since that costs nothing.
+ */
+function unfilterRgb8RedBlue(buf: Uint8Array, view: DataView, row: number, prev: number, rowBytes: number, label: string, y: number): void {
+  const filter = buf[row];
+  if (filter === 0) return;
+  const s = row + 1;
+  const end = s + rowBytes;
+  const up = prev - row;
+  if (filter === 2) {
+    if (prev < 0) return;
+    let i = s;
+    for (; i + 4 <= end; i += 4) {
+      const w = view.getUint32(i, true);
+      const v = view.getUint32(i + up, true);
+      view.setUint32(i, ((w & 0x7f7f7f7f) + (v & 0x7f7f7f7f)) ^ ((w ^ v) & 0x80808080), true);
+    }
+    for (; i < end; i++) buf[i] = buf[i] + buf[i + up];
+  } else if (filter === 1 || (filter === 4 && prev < 0)) {
+    let r = buf[s];
+    let b = buf[s + 2];
+    for (let i = s + 3; i < end; i += 3) {
+      r = (buf[i] + r) & 0xff;
+      buf[i] = r;
+      b = (buf[i + 2] + b) & 0xff;
+      buf[i + 2] = b;
+    }
+  } else if (filter === 3) {
+    let r: number;
+    let b: number;
+    if (prev < 0) {
+      r = buf[s];
+      b = buf[s + 2];
+      for (let i = s + 3; i < end; i += 3) {
+        r = (buf[i] + (r >> 1)) & 0xff;
+        buf[i] = r;
+        b = (buf[i + 2] + (b >> 1)) & 0xff;
+        buf[i + 2] = b;
+      }
+      return;
+    }
+    r = (buf[s] + (buf[s + up] >> 1)) & 0xff;
+    buf[s] = r;
+    b = (buf[s + 2] + (buf[s + 2 + up] >> 1)) & 0xff;
+    buf[s + 2] = b;
+    for (let i = s + 3; i < end; i += 3) {
+      r = (buf[i] + ((r + buf[i + up]) >> 1)) & 0xff;
+      buf[i] = r;
+      b = (buf[i + 2] + ((b + buf[i + 2 + up]) >> 1)) & 0xff;
+      buf[i + 2] = b;
+    }
+  } else if (filter === 4) {
+    let cr = buf[s + up];
+    let cb = buf[s + 2 + up];
+    let r = (buf[s] + cr) & 0xff;
+    let b = (buf[s + 2] + cb) & 0xff;
+    buf[s] = r;
+    buf[s + 2] = b;
+    for (let i = s + 3; i < end; i += 3) {
+      const br = buf[i + up];
+      let pa = br - cr;
+      let pb = r - cr;
+      let pc = pa + pb;
+      pa = pa < 0 ? -pa : pa;
+      pb = pb < 0 ? -pb : pb;
+      pc = pc < 0 ? -pc : pc;
+      r = (buf[i] + (pa <= pb && pa <= pc ? r : pb <= pc ? br : cr)) & 0xff;
+      buf[i] = r;
+      cr = br;
+      const bb = buf[i + 2 + up];
+      pa = bb - cb;
+      pb = b - cb;
+      pc = pa + pb;
+      pa = pa < 0 ? -pa : pa;
+      pb = pb < 0 ? -pb : pb;
+      pc = pc < 0 ? -pc : pc;
+      b = (buf[i + 2] + (pa <= pb && pa <= pc ? b : pb <= pc ? bb : cb)) & 0xff;
+      buf[i + 2] = b;
+      cb = bb;
+    }
+  } else {
+    fail(label, `corrupt PNG: invalid filter type ${filter} on row ${y}`);
+  }
+}
+
 /** Converts one unfiltered row (starting at `src`) of `width` pixels to 8-bit RGB in `out`. */
 type RowConverter = (raw: Uint8Array, src: number, width: number, out: Uint8Array, outOffset: number) => void;
 
@@ -370,6 +457,8 @@ export class PngRowReader {
   private readonly bpp: number;
   private readonly lane2: number;
   private readonly twoLanes: boolean;
+  /** Set for 8-bit RGB in red/blue mode: the specialised unfilter's view of `raw`. */
+  private readonly rgb8View: DataView | null = null;
   private readonly convert: RowConverter | null;
   private readonly label: string;
 
@@ -398,6 +487,7 @@ export class PngRowReader {
     this.raw = inflate(parsed, this.stride * h.height, label);
     const direct = h.colorType === PngColorType.rgb && h.bitDepth === 8;
     this.convert = direct ? null : rowConverter(h, parsed.palette, label);
+    if (direct && this.twoLanes) this.rgb8View = new DataView(this.raw.buffer, this.raw.byteOffset, this.raw.byteLength);
     this.buf = direct ? this.raw : new Uint8Array(h.width * 3);
   }
 
@@ -412,7 +502,8 @@ export class PngRowReader {
     }
     const row = y * this.stride;
     const prev = y === 0 ? -1 : row - this.stride;
-    if (this.twoLanes) unfilterTwoLanes(this.raw, row, prev, this.rowBytes, this.bpp, 0, this.lane2, this.label, y);
+    if (this.rgb8View) unfilterRgb8RedBlue(this.raw, this.rgb8View, row, prev, this.rowBytes, this.label, y);
+    else if (this.twoLanes) unfilterTwoLanes(this.raw, row, prev, this.rowBytes, this.bpp, 0, this.lane2, this.label, y);
     else unfilterRow(this.raw, row, prev, this.rowBytes, this.bpp, this.label, y);
     if (this.convert) this.convert(this.raw, row + 1, h.width, this.buf, 0);
     else this.offset = row + 1;
