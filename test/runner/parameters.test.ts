@@ -228,6 +228,13 @@ describe('literals', () => {
     );
   });
 
+  it('keeps a "__proto__" key an own property', () => {
+    const value = JSON.parse('{"__proto__": {"polluted": true}, "a": 1}');
+    const back = new Function(`return (${toLiteral(value)});`)();
+    expect(Object.keys(back)).toEqual(['__proto__', 'a']);
+    expect(Object.getPrototypeOf(back)).toBe(Object.prototype);
+  });
+
   it('writes non-finite numbers and undefined as identifiers', () => {
     expect(toLiteral([NaN, Infinity, -Infinity, undefined, -0])).toBe('[NaN, Infinity, -Infinity, undefined, -0]');
   });

@@ -20,7 +20,10 @@ export function toLiteral(value: unknown): string {
   }
   if (Array.isArray(value)) return `[${value.map(toLiteral).join(', ')}]`;
   if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).map(([k, v]) => `${JSON.stringify(k)}: ${toLiteral(v)}`);
+    // A literal `"__proto__": v` would set the prototype; the computed form defines an own key.
+    const entries = Object.entries(value as Record<string, unknown>).map(
+      ([k, v]) => `${k === '__proto__' ? `[${JSON.stringify(k)}]` : JSON.stringify(k)}: ${toLiteral(v)}`,
+    );
     return `{${entries.join(', ')}}`;
   }
   return JSON.stringify(value);
