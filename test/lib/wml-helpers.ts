@@ -17,7 +17,7 @@ export interface WmlFixture {
   sandbox: TestSandbox;
   dir: string;
   /** Creates a fresh client (own connection pool and token). */
-  client(options?: WmlOptions): { wml: WmlClient; http: HttpClient; retries: RetryInfo[] };
+  client(options?: WmlOptions): TestClient;
   /** Replaces the sandbox's fault rules. */
   faults(rules: unknown[], seed?: number): Promise<void>;
   /** The hit counts of the current rules. */
@@ -30,20 +30,14 @@ export interface WmlFixture {
 export async function startWmlFixture(config: Record<string, unknown> = {}): Promise<WmlFixture> {
   const sandbox = await startTestSandbox({ config: { services: { wml: { spaceActivationDelayMs: 30 } }, ...config } as never });
   const dir = mkdtempSync(join(tmpdir(), 'wml-test-'));
-  const clients: HttpClient[] = [];
+  const clients: TestClient[] = [];
   const fixture: WmlFixture = {
     sandbox,
     dir,
     client(options = {}) {
-      const retries: RetryInfo[] = [];
-      const http = createHttpClient({
-        baseUrl: sandbox.url,
-        auth: cpdTokenProvider({ client: createHttpClient({ baseUrl: sandbox.url }), username: SANDBOX_DEMO_USER.username, apiKey: SANDBOX_DEMO_USER.apiKey }),
-        retry: { baseDelayMs: 5, maxDelayMs: 50, maxRetryAfterMs: 50 },
-        onRetry: (r) => retries.push(r),
-      });
-      clients.push(http);
-      return { wml: createWmlClient(http, { settleMs: 50, pollMs: 20, ...options }), http, retries };
+      const made = clientFor(sandbox.url, options);
+      clients.push(made);
+      return made;
     },
     async faults(rules, seed = 1) {
       const res = await sandbox.api.put('/sandbox/v1/faults', { seed, faults: rules });
@@ -75,4 +69,103 @@ export async function writeRandomFile(file: string, size: number): Promise<strin
 
 export async function sha256File(file: string): Promise<string> {
   return createHash('sha256').update(await fsp.readFile(file)).digest('hex');
+}
+
+/** What the proxy does with one request. */
+export type ProxyAction = 'pass' | 'lose-response' | { truncateAfter: number };
+
+export interface FaultProxy {
+  url: string;
+  /** Requests seen, as `METHOD path`. */
+  seen: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * A real HTTP proxy in front of the sandbox for faults the sandbox's own rules cannot make: the
+ * server acts but the answer is lost (`lose-response`: the whole response is read upstream, then
+ * the client's socket is destroyed), or a body is cut mid-stream (`truncateAfter`).
+ */
+export async function startFaultProxy(target: string, decide: (method: string, path: string) => ProxyAction): Promise<FaultProxy> {
+  const { createServer, request } = await import('node:http');
+  const upstream = new URL(target);
+  const seen: string[] = [];
+  const server = createServer((req, res) => {
+    const path = req.url ?? '/';
+    seen.push(`${req.method} ${path.split('?')[0]}`);
+    const action = decide(req.method ?? 'GET', path.split('?')[0]!);
+    const up = request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path, headers: { ...req.headers, host: upstream.host } },
+      (upRes) => {
+        if (action === 'lose-response') {
+          upRes.resume();
+          upRes.on('end', () => req.socket.destroy());
+          return;
+        }
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        if (action === 'pass') {
+          upRes.pipe(res);
+          return;
+        }
+        let sent = 0;
+        upRes.on('data', (chunk: Buffer) => {
+          if (sent >= action.truncateAfter) return;
+          const part = chunk.subarray(0, action.truncateAfter - sent);
+          sent += part.length;
+          res.write(part);
+          if (sent >= action.truncateAfter) {
+            upRes.destroy();
+            setTimeout(() => req.socket.destroy(), 20);
+          }
+        });
+        upRes.on('end', () => res.end());
+      },
+    );
+    up.on('error', () => req.socket.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface TestClient {
+  wml: WmlClient;
+  http: HttpClient;
+  /** Every retry the HTTP client made. */
+  retries: RetryInfo[];
+  /** Closes the sockets of the client and of its token provider. */
+  close(): void;
+}
+
+/** A CPD client and WML client talking to `baseUrl` (e.g. a proxy) as the demo user, with fast retries. */
+export function clientFor(baseUrl: string, options: WmlOptions = {}): TestClient {
+  const retries: RetryInfo[] = [];
+  const authClient = createHttpClient({ baseUrl });
+  const http = createHttpClient({
+    baseUrl,
+    auth: cpdTokenProvider({ client: authClient, username: SANDBOX_DEMO_USER.username, apiKey: SANDBOX_DEMO_USER.apiKey }),
+    retry: { baseDelayMs: 5, maxDelayMs: 50, maxRetryAfterMs: 50 },
+    onRetry: (r) => retries.push(r),
+    // Short: the HTTP client re-arms its idle timer when a server answers before reading the whole
+    // upload (reported to its owner); a short timeout keeps that stray timer from holding jest for 60 s.
+    timeoutMs: 5000,
+  });
+  return {
+    wml: createWmlClient(http, { settleMs: 50, pollMs: 20, ...options }),
+    http,
+    retries,
+    close() {
+      http.close();
+      authClient.close();
+    },
+  };
 }

@@ -34,11 +34,18 @@ export class TransferIntegrityError extends RunbookError {
   }
 }
 
-function counting(onChunk: (chunk: Buffer) => void): Transform {
+function counting(onChunk: (chunk: Buffer) => void, onEnd?: () => Error | undefined): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      onChunk(chunk);
+      try {
+        onChunk(chunk);
+      } catch (err) {
+        return cb(err as Error);
+      }
       cb(null, chunk);
+    },
+    flush(cb) {
+      cb(onEnd?.());
     },
   });
 }
@@ -62,6 +69,8 @@ export async function sendBytes(
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
   let attempt: { hash: ReturnType<typeof createHash>; bytes: number } | undefined;
   let previous: Readable | undefined;
+  let integrity: TransferIntegrityError | undefined;
+  const changed = (read: string) => new TransferIntegrityError(`${source.where} changed while it was uploaded: read ${read} bytes, expected ${source.size}`);
 
   const body = (): Readable => {
     const state = { hash: createHash('sha256'), bytes: 0 };
@@ -69,11 +78,16 @@ export async function sendBytes(
     previous?.destroy(); // a retry: release the file of the failed attempt
     const src = source.open();
     previous = src;
-    const counter = counting((chunk) => {
-      state.hash.update(chunk);
-      state.bytes += chunk.length;
-      opts.onProgress?.({ phase: 'upload', bytes: state.bytes, totalBytes: source.size });
-    });
+    // Never send more or fewer bytes than announced: a source that changed size aborts the request.
+    const counter = counting(
+      (chunk) => {
+        state.hash.update(chunk);
+        state.bytes += chunk.length;
+        if (source.size !== undefined && state.bytes > source.size) throw (integrity = changed(`over ${source.size}`));
+        opts.onProgress?.({ phase: 'upload', bytes: state.bytes, totalBytes: source.size });
+      },
+      () => (source.size !== undefined && state.bytes !== source.size ? (integrity = changed(String(state.bytes))) : undefined),
+    );
     src.once('error', (err) => counter.destroy(err));
     src.pipe(counter);
     if (form === 'raw') return counter;
@@ -88,19 +102,24 @@ export async function sendBytes(
   };
 
   const contentLength = source.size === undefined ? undefined : form === 'raw' ? source.size : head.length + source.size + tail.length;
-  const text = await call<string>(ctx, {
-    method: 'PUT',
-    path: url1,
-    body,
-    contentLength,
-    headers: { 'content-type': form === 'raw' ? opts.mime : `multipart/form-data; boundary=${boundary}` },
-    responseType: 'text',
-    signal: opts.signal,
-  });
-  const done = attempt!;
-  if (source.size !== undefined && done.bytes !== source.size) {
-    throw new TransferIntegrityError(`${source.where} changed while it was uploaded: read ${done.bytes} bytes, expected ${source.size}`);
+  let text: string;
+  try {
+    text = await call<string>(ctx, {
+      method: 'PUT',
+      path: url1,
+      body,
+      contentLength,
+      headers: { 'content-type': form === 'raw' ? opts.mime : `multipart/form-data; boundary=${boundary}` },
+      responseType: 'text',
+      signal: opts.signal,
+    });
+  } catch (err) {
+    throw integrity ?? err;
+  } finally {
+    previous?.destroy();
   }
+  const done = attempt!;
+  if (source.size !== undefined && done.bytes !== source.size) throw changed(String(done.bytes));
   let reportedBytes: number | undefined;
   try {
     const parsed = text ? (JSON.parse(text) as Record<string, unknown>) : undefined;
