@@ -5,6 +5,8 @@ import { register as runs } from './commands/runs';
 import { register as metrics } from './commands/metrics';
 import { register as doctor } from './commands/doctor';
 import { register as thresholds } from './commands/thresholds';
+import { register as assets } from './commands/assets';
+import { register as metadata } from './commands/metadata';
 
 /** Each subcommand module exports a `register(program)`; list it here to add it to `runbook`. */
 export const commands: ReadonlyArray<(program: Command) => void> = [
@@ -14,4 +16,6 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   metrics,
   doctor,
   thresholds,
+  assets,
+  metadata,
 ];
