@@ -7,6 +7,8 @@ import { register as doctor } from './commands/doctor';
 import { register as thresholds } from './commands/thresholds';
 import { register as assets } from './commands/assets';
 import { register as metadata } from './commands/metadata';
+import { register as train } from './commands/train';
+import { register as edi } from './commands/edi';
 
 /** Each subcommand module exports a `register(program)`; list it here to add it to `runbook`. */
 export const commands: ReadonlyArray<(program: Command) => void> = [
@@ -18,4 +20,6 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   thresholds,
   assets,
   metadata,
+  train,
+  edi,
 ];
