@@ -97,19 +97,21 @@ export function replayLog(revisions: readonly { revision_id: number; commit_mess
     } catch {
       continue;
     }
-    if (typeof parsed.head !== 'string' || !(parsed.base === null || typeof parsed.base === 'string')) continue;
-    const accepted = parsed.base === head && !used.has(parsed.head);
+    const base = parsed.base === null ? null : typeof parsed.base === 'string' ? parsed.base : undefined;
+    const proposed = typeof parsed.head === 'string' ? parsed.head : undefined;
+    if (base === undefined || proposed === undefined) continue;
+    const accepted = base === head && !used.has(proposed);
     entries.push({
       revisionId: r.revision_id,
-      base: parsed.base,
-      head: parsed.head,
+      base,
+      head: proposed,
       sha256: typeof parsed.sha256 === 'string' ? parsed.sha256 : undefined,
       createdAt: r.created_at,
       accepted,
     });
     if (accepted) {
-      head = parsed.head;
-      used.add(parsed.head);
+      head = proposed;
+      used.add(proposed);
     }
   }
   return { head, entries };
