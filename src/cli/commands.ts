@@ -9,6 +9,8 @@ import { register as assets } from './commands/assets';
 import { register as metadata } from './commands/metadata';
 import { register as train } from './commands/train';
 import { register as edi } from './commands/edi';
+import { register as provider } from './commands/provider';
+import { register as monitor } from './commands/monitor';
 
 /** Each subcommand module exports a `register(program)`; list it here to add it to `runbook`. */
 export const commands: ReadonlyArray<(program: Command) => void> = [
@@ -22,4 +24,6 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   metadata,
   train,
   edi,
+  provider,
+  monitor,
 ];

@@ -6,14 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { PROVIDER_HEALTH_PATH, PROVIDER_SCORE_PATH, PROVIDER_SERVICE } from './common';
 import { handleRunRequest, rejection, type BearerVerifier, type ProviderContext, type ProviderResponse, type RunOutcome } from '../lib/provider';
 
-/** The path OpenScale posts runs to. */
-export const PROVIDER_SCORE_PATH = '/score';
-/** The health check path. */
-export const PROVIDER_HEALTH_PATH = '/health';
-/** What `/health` says it is. */
-export const PROVIDER_SERVICE = 'cpd-runbook-provider';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 

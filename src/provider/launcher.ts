@@ -1,0 +1,169 @@
+/**
+ * Finds, starts and stops the background provider of a profile, so that every notebook of a run
+ * (and parallel runs) share one provider, as they share one sandbox. State lives in a folder per
+ * profile — `<sandbox state>/provider` for the sandbox profile, else `<project>/.provider/<profile>`
+ * (or RUNBOOK_PROVIDER_STATE) — holding `provider.json` (url, pid, instance id, settings source),
+ * `provider.log` and, while starting, `start.lock`. Loaded by notebooks through tslab: keep it light.
+ */
+import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { resolveProfile, type ConnectionProfile } from '../lib/config';
+import { ConfigError, RunbookError, TimeoutError } from '../lib/errors';
+import { getJson, isPidAlive, spawnDetachedNode, tailFile, terminatePid, withStartLock } from '../lib/util/detached-process';
+import { PROVIDER_ENDPOINT_FILE, PROVIDER_SERVICE, settingsSourceName, type SettingsLocation } from './common';
+
+const EndpointFile = z.looseObject({
+  url: z.string(),
+  endpoint: z.string(),
+  pid: z.number().int(),
+  instanceId: z.string(),
+  startedAt: z.string(),
+  profile: z.string(),
+  source: z.string(),
+});
+type EndpointFile = z.infer<typeof EndpointFile>;
+
+/** A running provider. */
+export interface ProviderEndpoint {
+  readonly url: string;
+  /** The URL to register with OpenScale (`registerProvider({ endpointUrl })`). */
+  readonly endpoint: string;
+  readonly pid: number;
+  readonly stateDir: string;
+  readonly profile: string;
+  /** Where it reads monitor settings (`space:<id>` or `file:<path>`). */
+  readonly source: string;
+  /** Whether this call started it. */
+  readonly startedNow: boolean;
+}
+
+function projectRoot(): string {
+  let dir = typeof __dirname === 'string' ? __dirname : process.cwd();
+  for (;;) {
+    try {
+      if ((JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string }).name === 'cpd-runbook') return dir;
+    } catch {
+      /* keep looking */
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new ConfigError('cannot find the cpd-runbook project root (to locate dist/src/provider/main.js)');
+    dir = parent;
+  }
+}
+
+/** The compiled entry the detached process runs. */
+export function providerEntry(): string {
+  return join(projectRoot(), 'dist', 'src', 'provider', 'main.js');
+}
+
+/** The state folder of a profile's provider (see the module comment). */
+export function providerStateDir(profile: ConnectionProfile): string {
+  const fromEnv = process.env.RUNBOOK_PROVIDER_STATE;
+  if (fromEnv && fromEnv.trim() !== '') return resolve(fromEnv.trim(), profile.name);
+  if (profile.kind === 'sandbox' && profile.sandbox) return join(profile.sandbox.stateDir, 'provider');
+  return join(projectRoot(), '.provider', profile.name);
+}
+
+function readEndpoint(stateDir: string): EndpointFile | undefined {
+  try {
+    const parsed = EndpointFile.safeParse(JSON.parse(readFileSync(join(stateDir, PROVIDER_ENDPOINT_FILE), 'utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The provider recorded in `stateDir` when its process is alive and answers as that instance. */
+export async function findRunningProvider(stateDir: string): Promise<EndpointFile | undefined> {
+  const recorded = readEndpoint(stateDir);
+  if (!recorded || !isPidAlive(recorded.pid)) return undefined;
+  const health = (await getJson(`${recorded.url}/health`)) as { service?: string; instanceId?: string } | undefined;
+  return health && health.service === PROVIDER_SERVICE && health.instanceId === recorded.instanceId ? recorded : undefined;
+}
+
+/** Options of {@link ensureProvider}. */
+export interface EnsureProviderOptions extends SettingsLocation {
+  /** Profile name (default RUNBOOK_PROFILE, else sandbox) or a resolved profile. */
+  readonly profile?: string | ConnectionProfile;
+  /** Default: {@link providerStateDir}. */
+  readonly stateDir?: string;
+  readonly host?: string;
+  readonly port?: number;
+  /** Start-up limit (default 30 s). */
+  readonly timeoutMs?: number;
+}
+
+const endpointOf = (r: EndpointFile, stateDir: string, startedNow: boolean): ProviderEndpoint => ({
+  url: r.url,
+  endpoint: r.endpoint,
+  pid: r.pid,
+  stateDir,
+  profile: r.profile,
+  source: r.source,
+  startedNow,
+});
+
+/**
+ * The profile's provider, started in the background if none runs. A running provider that reads
+ * its settings from elsewhere is a ConfigError (stop it first with {@link stopProvider}). The
+ * detached process resolves the profile by name from the environment this process has (for the
+ * sandbox profile it is pointed at the same sandbox).
+ */
+export async function ensureProvider(options: EnsureProviderOptions = {}): Promise<ProviderEndpoint> {
+  const source = settingsSourceName(options);
+  const profile = typeof options.profile === 'object' ? options.profile : await resolveProfile({ profile: options.profile });
+  const stateDir = resolve(options.stateDir ?? providerStateDir(profile));
+  mkdirSync(stateDir, { recursive: true });
+  const dir = realpathSync(stateDir);
+  const matching = async (): Promise<ProviderEndpoint | undefined> => {
+    const running = await findRunningProvider(dir);
+    if (!running) return undefined;
+    if (running.source !== source || running.profile !== profile.name) {
+      throw new ConfigError(
+        `the provider of ${dir} (pid ${running.pid}) serves profile ${running.profile} with settings from ${running.source}, not ${profile.name} with ${source}: stop it first (runbook provider stop)`,
+      );
+    }
+    return endpointOf(running, dir, false);
+  };
+  return withStartLock(join(dir, 'start.lock'), options.timeoutMs ?? 30_000, matching, () => spawnProvider(dir, profile, options), `the provider of ${dir}`);
+}
+
+async function spawnProvider(stateDir: string, profile: ConnectionProfile, options: EnsureProviderOptions): Promise<ProviderEndpoint> {
+  const entry = providerEntry();
+  if (!existsSync(entry)) throw new ConfigError(`the provider is not built (${entry} is missing): run \`npm run build\``);
+  const args = ['--state', stateDir, '--profile', profile.name, '--host', options.host ?? '127.0.0.1', '--port', String(options.port ?? 0)];
+  if (options.spaceId) args.push('--space', options.spaceId);
+  if (options.metadataFile) args.push('--metadata', resolve(options.metadataFile));
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (profile.kind === 'sandbox' && profile.sandbox) {
+    env.RUNBOOK_SANDBOX_URL = profile.cpdUrl;
+    env.RUNBOOK_SANDBOX_STATE = profile.sandbox.stateDir;
+  }
+  const logFile = join(stateDir, 'provider.log');
+  const child = spawnDetachedNode(entry, args, { logFile, env });
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  while (Date.now() < deadline) {
+    const why = child.exited();
+    if (why) throw new RunbookError('internal', `the provider stopped during start-up (${why}); ${logFile}:\n${tailFile(logFile)}`);
+    const running = await findRunningProvider(stateDir);
+    if (running && running.pid === child.pid) return endpointOf(running, stateDir, true);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await terminatePid(child.pid, 1000);
+  throw new TimeoutError(`the provider did not answer within the start-up timeout; ${logFile}:\n${tailFile(logFile)}`);
+}
+
+/** Stops the provider of a state dir (or of a profile); `stopped: false` when none ran. */
+export async function stopProvider(options: { profile?: string | ConnectionProfile; stateDir?: string; timeoutMs?: number } = {}): Promise<{ stopped: boolean; pid?: number; stateDir: string }> {
+  let stateDir = options.stateDir;
+  if (!stateDir) {
+    const profile = typeof options.profile === 'object' ? options.profile : await resolveProfile({ profile: options.profile });
+    stateDir = providerStateDir(profile);
+  }
+  const dir = resolve(stateDir);
+  const running = existsSync(dir) ? await findRunningProvider(dir) : undefined;
+  if (!running) return { stopped: false, stateDir: dir };
+  await terminatePid(running.pid, options.timeoutMs ?? 10_000);
+  return { stopped: true, pid: running.pid, stateDir: dir };
+}
