@@ -177,6 +177,46 @@ describe('data asset upload and download', () => {
     expect(f3).toMatchObject({ action: 'uploaded', deleted: [f1.asset.id] });
   });
 
+  it('concurrent replace uploads of one name end with one copy, the newest; concurrent keeps agree on one', async () => {
+    const name = fresh();
+    const files = await Promise.all([0, 1, 2, 3].map(async (i) => {
+      const f = join(fx.dir, `${name}.${i}`);
+      await writeRandomFile(f, 50_000 + i);
+      return f;
+    }));
+    const results = await Promise.all(files.map((f) => fx.client().wml.assets(space).upload(f, { name })));
+    const left = await idsNamed(name);
+    expect(left.length).toBe(1);
+    const survivor = (await fx.client().wml.assets(space).findLatest(name))!;
+    expect(left).toEqual([survivor.id]);
+    // Each run either made the survivor, or saw that a newer upload finished first, or was replaced later.
+    for (const r of results) expect(['uploaded', 'superseded']).toContain(r.action);
+    expect(results.some((r) => r.action === 'uploaded' && r.asset.id === survivor.id)).toBe(true);
+    for (const r of results.filter((x) => x.action === 'superseded')) expect(r.deleted).toHaveLength(1);
+
+    const kname = fresh();
+    const kept = await Promise.all([0, 1, 2, 3].map((i) => fx.client().wml.assets(space).uploadContent(kname, `copy ${i}`, { overwrite: 'keep' })));
+    const kleft = await idsNamed(kname);
+    expect(kleft.length).toBe(1);
+    expect(new Set(kept.map((k) => k.asset.id))).toEqual(new Set(kleft));
+  });
+
+  it('records without content and their revisions: an append-only, numbered log', async () => {
+    const { wml } = fx.client();
+    const assets = wml.assets(space);
+    const rec = await assets.createRecord(fresh('log'), { description: 'a marker', tags: ['x'] });
+    expect(rec).toMatchObject({ complete: false, description: 'a marker' });
+    expect(rec.tags).toEqual(expect.arrayContaining(['cpd-runbook', 'x']));
+    expect(await assets.revisions(rec.id)).toEqual([]);
+    const r1 = await assets.createRevision(rec.id, 'first');
+    const r2 = await assets.createRevision(rec.id, 'second');
+    expect([r1.revision_id, r2.revision_id]).toEqual([1, 2]);
+    expect((await assets.revisions(rec.id)).map((r) => r.commit_message)).toEqual(['first', 'second']);
+    await expect(assets.readContent({ id: rec.id })).rejects.toBeInstanceOf(AssetNotFoundError); // no content
+    const err = await assets.get('00000000-0000-0000-0000-000000000000').catch((e) => e);
+    expect(err.status).toBe(404);
+  });
+
   it('lists exact names only (quotes, spaces, prefixes), and deletes by id and by name', async () => {
     const { wml } = fx.client();
     const assets = wml.assets(space);

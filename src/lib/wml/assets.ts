@@ -65,7 +65,9 @@ export interface UploadOptions extends MutationOptions {
   readonly name?: string;
   /**
    * - `replace` (default): upload, then delete every older same-name asset; the newest upload wins.
-   * - `keep`: find-or-create: an existing complete asset is returned and nothing is uploaded.
+   * - `keep`: find-or-create: an existing complete asset is returned and nothing is uploaded. When
+   *   runs race to create the name, the copy that completes first stands and the others remove
+   *   themselves, so every run returns the same asset.
    * - `error`: an existing complete asset is an {@link AssetExistsError}.
    */
   readonly overwrite?: OverwriteMode;
@@ -136,6 +138,13 @@ export class AssetNotFoundError extends RunbookError {
   constructor(what: string, where: string) {
     super('remote', `no ${what} in ${where}`);
   }
+}
+
+/** Completion order: last_updated_at (stamped when the upload completed), then creation, then id. */
+function byCompletion(a: AssetInfo, b: AssetInfo): number {
+  const x = Date.parse(a.lastUpdatedAt ?? a.createdAt);
+  const y = Date.parse(b.lastUpdatedAt ?? b.createdAt);
+  return x !== y ? x - y : byCreation(a, b);
 }
 
 function tagValue(tags: readonly string[], prefix: string): string | undefined {
@@ -372,12 +381,14 @@ export class DataAssets {
     const others = after.filter((a) => a.id !== ours.id);
     const otherComplete = others.filter((a) => a.complete);
     if (mode !== 'replace') {
-      if (otherComplete.length > 0) {
-        // Another run created the name while we uploaded: theirs stands, ours goes.
+      // Find-or-create raced with another run: the copy that COMPLETED first stands (both runs agree,
+      // whichever lists first), a later one removes itself. Completion time is the service's
+      // last_updated_at, stamped by the complete call.
+      const first = [ours, ...otherComplete].sort(byCompletion)[0]!;
+      if (first.id !== ours.id) {
         await this.delete(ours.id);
-        const theirs = otherComplete[otherComplete.length - 1]!;
-        if (mode === 'error') throw new AssetExistsError(name, theirs.id, this.where);
-        return { action: 'kept', asset: theirs, planned: false, deleted: [ours.id] };
+        if (mode === 'error') throw new AssetExistsError(name, first.id, this.where);
+        return { action: 'kept', asset: first, planned: false, deleted: [ours.id] };
       }
       return { action: 'uploaded', asset: ours, planned: false, bytes: sent.bytes, sha256: sent.sha256, deleted: [] };
     }
