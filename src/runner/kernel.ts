@@ -141,7 +141,8 @@ export class Kernel {
   private readonly session = randomUUID();
   private readonly shell = new zmq.Dealer({ linger: 0 });
   private readonly control = new zmq.Dealer({ linger: 0 });
-  private readonly iopub = new zmq.Subscriber({ linger: 0 });
+  // Unlimited: with the default high-water mark a burst of output beyond 1000 messages is dropped.
+  private readonly iopub = new zmq.Subscriber({ linger: 0, receiveHighWaterMark: 0 });
   private readonly pendingReplies = new Map<string, (msg: JupyterMessage) => void>();
   private readonly iopubHandlers = new Map<string, (msg: JupyterMessage) => void>();
   /** The last finished request whose iopub handler still receives late output (see execute). */
