@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
 import {
   ConflictError,
   DeploymentEntry,
+  FileMetadataStore,
   deploymentMetadata,
   deploymentMetadataCodec,
   formatLogEntry,
@@ -257,6 +260,15 @@ describe('SpaceMetadataStore on the sandbox', () => {
     const err = await store.read().catch((e) => e);
     expect(err).toBeInstanceOf(MetadataStoreError);
     expect(err.message).toMatch(/deleted it by hand.*delete the log asset "deployment_metadata.yml.revisions"/);
+  });
+
+  it('the typed API also works over a local file store (offline work)', async () => {
+    const file = join(fx.dir, `local-${Date.now()}.yml`);
+    const meta = deploymentMetadata(new FileMetadataStore(file, deploymentMetadataCodec));
+    await meta.add('m1', entry() as never);
+    await meta.update('m1', { model_name: 'local' });
+    expect((await meta.get('m1'))!.model_name).toBe('local');
+    expect(parseDeploymentMetadata(await fsp.readFile(file, 'utf8')).m1!.model_name).toBe('local');
   });
 
   it('monitor metadata: validated entries keyed by monitor id', async () => {
