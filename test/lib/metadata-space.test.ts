@@ -210,14 +210,15 @@ describe('SpaceMetadataStore on the sandbox', () => {
     const space = await fx.space();
     const { wml } = fx.client();
     const assets = wml.assets(space);
-    const store = new SpaceMetadataStore(assets, deploymentMetadataCodec, { staleMs: 400 });
+    // staleMs also bounds a write's own upload (staleMs / 2): keep it roomy for a loaded machine.
+    const store = new SpaceMetadataStore(assets, deploymentMetadataCodec, { staleMs: 1600 });
     const rev1 = await store.write({}, null);
     // A writer that uploaded its version and died before appending to the log:
     const crashed = await assets.uploadNew(bytesSource(FILE, 'crashed: {}\n'));
     const rev2 = await store.write({ m: DeploymentEntry.parse(entry()) }, rev1);
     expect(await assets.find(crashed.asset.id)).toBeDefined(); // might still be appending: kept
     expect((await store.read()).revision).toBe(rev2); // and never read as the document
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 1700));
     await store.write({}, rev2);
     expect(await assets.find(crashed.asset.id)).toBeUndefined();
     expect(await assetNames(space)).toEqual([FILE, LOG]);

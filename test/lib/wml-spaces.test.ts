@@ -88,12 +88,18 @@ describe('WML spaces', () => {
   });
 
   it('waiting for a space that stays preparing times out with a TimeoutError naming it', async () => {
-    const { wml } = fx.client();
-    const res = await fx.sandbox.api.post('/v2/spaces', { name: unique('slow') });
-    const err = await wml.waitForSpace(res.json.metadata.id, { timeoutMs: 50 }).catch((e) => e);
-    expect(err).toBeInstanceOf(TimeoutError);
-    expect(err.message).toMatch(new RegExp(`space ${res.json.metadata.id} .* is still preparing after 50 ms`));
-    expect((await wml.waitForSpace(res.json.metadata.id, { timeoutMs: 5000 })).state).toBe('active');
+    const slow = await startWmlFixture({ services: { wml: { spaceActivationDelayMs: 60_000 } } });
+    try {
+      const { wml } = slow.client();
+      const res = await slow.sandbox.api.post('/v2/spaces', { name: unique('slow') });
+      const err = await wml.waitForSpace(res.json.metadata.id, { timeoutMs: 100 }).catch((e) => e);
+      expect(err).toBeInstanceOf(TimeoutError);
+      expect(err.message).toMatch(new RegExp(`space ${res.json.metadata.id} .* is still preparing after 100 ms`));
+      const ensure = await wml.ensureSpace(res.json.entity.name, { timeoutMs: 100 }).catch((e) => e);
+      expect(ensure).toBeInstanceOf(TimeoutError); // find-or-create found it, and waits for it too
+    } finally {
+      await slow.close();
+    }
   });
 
   it('a failed create is not re-sent blindly: a 503 is followed by a lookup, then one new POST', async () => {
