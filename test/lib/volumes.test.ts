@@ -126,13 +126,13 @@ describe('storage volume client under injected faults', () => {
     sb = await startFastSandbox({
       seed: 11,
       faults: [
-        { route: 'GET /zen-volumes/*', errorRate: 0.5, statuses: [503, 502], retryAfterSeconds: 0 },
+        { route: 'GET /zen-volumes/*', errorRate: 0.3, statuses: [503, 502], retryAfterSeconds: 0 },
         { route: 'PUT /zen-volumes/*', errorRate: 1, statuses: [500, 504], maxHits: 3 },
       ],
     });
     // timeoutMs: src/lib/http's IdleTimer is re-armed by upload chunks sent after an early error
-    // answer (a 60 s timer that keeps the process alive); a short inactivity limit bounds that here.
-    clients = await sandboxClients(sb, { timeoutMs: 3000, onRetry: (i) => retries.push(`${i.method} ${i.reason}`) });
+    // answer (a 60 s timer that keeps the process alive); a short inactivity limit bounds that here (the timer's abort is harmless then).
+    clients = await sandboxClients(sb, { timeoutMs: 1000, retry: { retries: 12, baseDelayMs: 2, maxDelayMs: 10, maxRetryAfterMs: 10 }, onRetry: (i) => retries.push(`${i.method} ${i.reason}`) });
   });
   afterAll(async () => {
     clients.close();
