@@ -13,5 +13,5 @@ export type { RunEvent, RunEventListener } from './events';
 export { EXIT_CODE_BY_STATUS, RunFailedError, type RunResult, type RunStatus, type RunFailure, type CellResult, type CellStatus } from './result';
 export { appendLedger, readLedger, defaultLedgerPath, LedgerEntrySchema, type LedgerEntry } from './ledger';
 export { readNotebook, parseNotebook, NotebookInvalidError, type Notebook, type Cell, type Output } from './notebook';
-export { inspectParameters, collectOverrides, ParameterError, type TypedParameter } from './parameters';
+export { inspectParameters, collectOverrides, ParameterError, type TypedParameter } from './parameters/index';
 export { projectRoot } from './paths';

@@ -15,7 +15,7 @@ import type { JupyterMessage } from './protocol';
 import {
   collectOverrides, declaredParameters, findParametersCell, hasOverrides, injectParametersCell,
   renderInjectedSource, resolveParameters, ParameterError, type ParameterDeclaration, type ParameterOverrides, type TypedParameter,
-} from './parameters';
+} from './parameters/index';
 import { packageVersion, projectRoot, runnerVersion } from './paths';
 
 let cachedVersions: { runner: string; tslab: string } | undefined;

@@ -413,3 +413,27 @@ describe('the output file', () => {
     expect(existsSync(output)).toBe(true);
   }, 60_000);
 });
+
+describe('a notebook running another notebook (the pipeline use case)', () => {
+  it("imports './src/runner' in a cell, runs a child with typed parameters, and sees bad ones rejected", async () => {
+    const childOut = join(work, 'child.ipynb');
+    const { result, nb } = await run(writeNotebook('parent.ipynb', [
+      "import { runNotebook } from './src/runner';",
+      [
+        `const child = await runNotebook({ input: ${JSON.stringify(join(EXAMPLES, 'parameters.ipynb'))}, output: ${JSON.stringify(childOut)},`,
+        `  parameters: { n: 4, mode: 'prod' }, parentRunId: process.env.RUNBOOK_RUN_ID, ledger: ${JSON.stringify(ledger)} });`,
+        "console.log(child.status, child.exitCode, JSON.stringify(child.parameters));",
+      ].join('\n'),
+      [
+        `const bad = await runNotebook({ input: ${JSON.stringify(join(EXAMPLES, 'parameters.ipynb'))}, parameters: { n: 'four' }, ledger: false });`,
+        'console.log(bad.status, bad.exitCode, bad.failure?.message);',
+      ].join('\n'),
+    ]), { timeouts: { cellMs: 120_000 } });
+    expect(result.status).toBe('ok');
+    expect(outputText(cell(nb, 'const child'))).toBe('ok 0 {"n":4,"mode":"prod"}\n');
+    expect(outputText(cell(nb, 'const bad'))).toBe('bad-parameters 6 bad notebook parameters: parameter n: expected number, got string "four"\n');
+    expect(outputText(cell(readJson(childOut), 'const squares'))).toBe('n=4 squares: 1, 4, 9, 16\n');
+    const childEntry = readLedger(ledger).find((e) => e.notebook === join(EXAMPLES, 'parameters.ipynb') && e.parent_run_id === result.runId);
+    expect(childEntry).toMatchObject({ status: 'ok', parameters: { n: 4, mode: 'prod' } });
+  }, 120_000);
+});

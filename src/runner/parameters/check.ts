@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type * as TS from 'typescript';
 import type { ParameterDeclaration } from './declarations';
-import { typescript } from './typescript';
+import { typescript } from './compiler';
 import { textToValue, type ParameterOverrides } from './sources';
 import { toLiteral, isLiteralValue } from './literal';
 

@@ -1,5 +1,5 @@
 import type * as TS from 'typescript';
-import { typescript } from './typescript';
+import { typescript } from './compiler';
 
 /** One parameter declared in a notebook's `parameters` cell. */
 export interface ParameterDeclaration {
