@@ -18,10 +18,10 @@ export interface WmlaFixture {
   sandbox: TestSandbox;
   /** A temp folder removed at close. */
   dir: string;
-  client(): WmlaTestClient;
+  /** A fresh client of the sandbox (or of `baseUrl`, e.g. a proxy), closed with the fixture. */
+  client(baseUrl?: string, redactor?: Redactor): WmlaTestClient;
   faults(rules: unknown[], seed?: number): Promise<void>;
   faultHits(): Promise<number[]>;
-  /** Every request line the sandbox saw is not kept; this is what clients reported as retries. */
   close(): Promise<void>;
 }
 
@@ -29,8 +29,8 @@ export interface WmlaTestClient {
   http: HttpClient;
   training: TrainingClient;
   edi: EdiClient;
+  /** Every retry the HTTP clients made. */
   retries: RetryInfo[];
-  /** Every URL and message the client produced through onRetry/onWarning (for secret checks). */
   close(): void;
 }
 
@@ -46,8 +46,8 @@ export async function startWmlaFixture(services: Record<string, unknown> = FAST_
   return {
     sandbox,
     dir,
-    client() {
-      const made = clientFor(sandbox.url);
+    client(baseUrl = sandbox.url, redactor?: Redactor) {
+      const made = clientFor(baseUrl, redactor);
       clients.push(made);
       return made;
     },
@@ -72,7 +72,9 @@ export function clientFor(baseUrl: string, redactor = new Redactor()): WmlaTestC
   const retries: RetryInfo[] = [];
   const authClient = createHttpClient({ baseUrl, redactor });
   const auth = cpdTokenProvider({ client: authClient, username: SANDBOX_DEMO_USER.username, apiKey: SANDBOX_DEMO_USER.apiKey });
-  const common = { baseUrl, auth, redactor, retry: { baseDelayMs: 5, maxDelayMs: 40, maxRetryAfterMs: 40 }, onRetry: (r: RetryInfo) => retries.push(r) };
+  // timeoutMs: the HTTP client re-arms its inactivity timer when upload chunks still flow after an
+  // early answer (an injected 503 before the body is read), which keeps the process alive for that long.
+  const common = { baseUrl, auth, redactor, timeoutMs: 5000, retry: { baseDelayMs: 5, maxDelayMs: 40, maxRetryAfterMs: 40 }, onRetry: (r: RetryInfo) => retries.push(r) };
   const http = createHttpClient(common);
   const inference = createHttpClient(common);
   return {
@@ -85,5 +87,58 @@ export function clientFor(baseUrl: string, redactor = new Redactor()): WmlaTestC
       inference.close();
       authClient.close();
     },
+  };
+}
+
+/** One request a {@link RecordingProxy} passed on. */
+export interface SeenRequest {
+  method: string;
+  /** Path and query exactly as sent. */
+  url: string;
+  /** Request headers as sent (lower-case names). */
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface RecordingProxy {
+  url: string;
+  seen: SeenRequest[];
+  close(): Promise<void>;
+}
+
+/**
+ * A real HTTP proxy in front of the sandbox that records every request line (with its query
+ * string) and can lose an answer: with `lose(method, path)` true, the request reaches the sandbox
+ * and is carried out, but the client's socket is destroyed before any byte of the answer.
+ */
+export async function startRecordingProxy(target: string, lose: (method: string, path: string) => boolean = () => false): Promise<RecordingProxy> {
+  const { createServer, request } = await import('node:http');
+  const upstream = new URL(target);
+  const seen: SeenRequest[] = [];
+  const server = createServer((req, res) => {
+    const url = req.url ?? '/';
+    seen.push({ method: req.method ?? 'GET', url, headers: { ...req.headers } });
+    const drop = lose(req.method ?? 'GET', url.split('?')[0]!);
+    const up = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: url, headers: { ...req.headers, host: upstream.host } }, (upRes) => {
+      if (drop) {
+        upRes.resume();
+        upRes.on('end', () => req.socket.destroy());
+        return;
+      }
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      upRes.pipe(res);
+    });
+    up.on('error', () => req.socket.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

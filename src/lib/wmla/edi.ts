@@ -9,6 +9,7 @@
  * stopped on clusters that report a freshly deployed model so (its `started_at` is then 0);
  * `enabled` is started (or, briefly, stopping).
  */
+import type { Readable } from 'node:stream';
 import type { ProfileClients } from '../config/connect';
 import { AppProfile, DeployResponse, EDI_MODEL_NAME, EmptyObject, Model, ModelInstance, ModelList, Readme, type AppProfileUpdate, type IsdContainer } from '../contracts/wmla-edi';
 import type { ResourceConfigsInput } from '../metadata/schema';
@@ -262,15 +263,25 @@ export class EdiClient {
   }
 
   /** Streams the package as a gzip tar (one top folder) to a deploy endpoint. */
-  private upload(pkg: DeploymentPackage, path: string, idempotent: boolean): Promise<Model> {
-    return this.http.request({
-      method: 'POST',
-      path,
-      body: () => createTarGz(pkg.dir, { includeFolder: true }),
-      headers: { 'content-type': 'application/octet-stream' },
-      idempotent,
-      schema: DeployResponse,
-    });
+  private async upload(pkg: DeploymentPackage, path: string, idempotent: boolean): Promise<Model> {
+    // A server that answers before reading the whole body leaves the stream unread: close what we opened.
+    const opened: Readable[] = [];
+    try {
+      return await this.http.request({
+        method: 'POST',
+        path,
+        body: () => {
+          const stream = createTarGz(pkg.dir, { includeFolder: true });
+          opened.push(stream);
+          return stream;
+        },
+        headers: { 'content-type': 'application/octet-stream' },
+        idempotent,
+        schema: DeployResponse,
+      });
+    } finally {
+      for (const stream of opened) stream.destroy();
+    }
   }
 
   /** Makes sure a model is stopped before `what`; returns true when this call stopped it. */

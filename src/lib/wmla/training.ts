@@ -15,6 +15,7 @@ import { promises as fsp } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import type { ProfileClients } from '../config/connect';
 import {
@@ -289,6 +290,8 @@ export class TrainingClient {
   /** POST /execs, with the lookup-before-resend rule for answers that never came. */
   private async post(dir: string | undefined, args: string, appName: string, opts: SubmitOptions): Promise<Batch> {
     let work: string | undefined;
+    // A server that answers before reading the whole body leaves the stream unread: close what we opened.
+    const opened: Readable[] = [];
     try {
       let body: ReturnType<typeof formBody> | undefined;
       if (dir !== undefined) {
@@ -306,7 +309,11 @@ export class TrainingClient {
             query: { args },
             ...(body
               ? {
-                  body: body.body,
+                  body: () => {
+                    const stream = body!.body();
+                    opened.push(stream);
+                    return stream;
+                  },
                   contentLength: body.contentLength,
                   headers: { 'content-type': body.contentType },
                   onUploadProgress: opts.onUploadProgress ? (n: number) => opts.onUploadProgress!(n, body!.contentLength) : undefined,
@@ -323,6 +330,7 @@ export class TrainingClient {
         }
       }
     } finally {
+      for (const stream of opened) stream.destroy();
       if (work) await rm(work, { recursive: true, force: true });
     }
   }
