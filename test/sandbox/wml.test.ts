@@ -205,6 +205,19 @@ describe('WML spaces and data assets', () => {
       expectIbmError(await api.request('PUT', att.json.url1, { raw: fd }), 400, "part 'file' is required");
     });
 
+    it('answers 400 to a truncated multipart form and keeps serving', async () => {
+      const created = await api.post(`/v2/assets?${q}`, { metadata: { name: 'truncated.bin' } });
+      const att = await api.post(`/v2/assets/${created.json.metadata.asset_id}/attachments?${q}`, { name: 'truncated.bin' });
+      const boundary = 'cut-here-boundary';
+      for (const partName of ['file', 'other']) {
+        // The body ends inside a part (no closing boundary): busboy fails that part's stream.
+        const body = `--${boundary}\r\nContent-Disposition: form-data; name="${partName}"; filename="a.bin"\r\nContent-Type: application/octet-stream\r\n\r\n${'x'.repeat(5000)}`;
+        const res = await api.request('PUT', att.json.url1, { raw: body, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } });
+        expectIbmError(res, 400);
+      }
+      expect((await api.get(`/v2/assets/${created.json.metadata.asset_id}?${q}`)).status).toBe(200);
+    });
+
     it('enforces the attachment state machine: no complete before upload, no upload after complete', async () => {
       const created = await api.post(`/v2/assets?${q}`, { metadata: { name: 'states.txt' } });
       const assetId = created.json.metadata.asset_id;

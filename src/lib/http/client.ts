@@ -176,15 +176,18 @@ function prepareBody(body: RequestBody | undefined): PreparedBody {
 /** Calls `onIdle` when `touch` has not been called for `ms`. */
 class IdleTimer {
   private timer?: NodeJS.Timeout;
+  private stopped = false;
   constructor(private readonly ms: number, private readonly onIdle: () => void) {
     this.touch();
   }
   touch(): void {
-    if (this.ms <= 0) return;
+    // Upload chunks may still flow after the server answered early: a stopped timer stays stopped.
+    if (this.ms <= 0 || this.stopped) return;
     if (this.timer) this.timer.refresh();
     else this.timer = setTimeout(this.onIdle, this.ms);
   }
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }

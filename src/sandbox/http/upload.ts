@@ -46,6 +46,9 @@ export function receiveUpload<T>(
       reject(err);
     };
     parser.on('file', (name, stream, info) => {
+      // A truncated form or an aborted client errors the part stream after the sink (or the drain
+      // below) may have stopped listening; the parser reports it too, so never let it go unhandled.
+      stream.on('error', () => undefined);
       if (name !== field || result) {
         stream.resume(); // not ours, or a second copy: drain
         return;
