@@ -5,8 +5,21 @@ import { ConfigError, TimeoutError, ValidationError } from '../../src/lib/errors
 import { RemoteApiError } from '../../src/lib/http';
 import { GENERIC_MONITOR, SEGMENTATION_MONITOR } from '../../src/lib/monitors/definitions';
 import {
+  breachOf,
   cpdTokenInfoCredentials,
   defaultDataMartId,
+  deleteMonitorInstance,
+  findMonitorDefinitionByName,
+  findMonitorInstance,
+  getIntegratedSystem,
+  getServiceProvider,
+  listDataMarts,
+  listIntegratedSystems,
+  listMonitorDefinitions,
+  listMonitorInstances,
+  listServiceProviders,
+  publishMeasurements,
+  summarizeMeasurement,
   deleteSubscription,
   DuplicateResourceError,
   ensureCustomMetricsProvider,
@@ -238,6 +251,41 @@ describe('OpenScale client', () => {
 
     await expect(ensureMonitorInstance(os, { ...spec, thresholds: { dice: 20 } })).rejects.toThrow(/unknown metric "dice" \(did you mean "Dice"\?\)/);
     await expect(ensureMonitorInstance(os, { ...spec, monitorDefinitionId: 'nope' })).rejects.toThrow(ValidationError);
+  });
+
+  it('reads single resources, lists with filters, publishes by metric name and deletes instances', async () => {
+    expect((await listDataMarts(os)).map((m) => m.metadata.id)).toEqual([OPENSCALE_DEFAULT_INSTANCE_ID]);
+    expect((await listServiceProviders(os, { serviceType: 'custom_machine_learning' })).length).toBeGreaterThanOrEqual(3);
+    expect(await listServiceProviders(os, { serviceType: 'watson_machine_learning' })).toEqual([]);
+    expect((await getServiceProvider(os, providerId)).entity.name).toBe('OpenScale Headless Service Provider');
+    const systems = await listIntegratedSystems(os, 'custom_metrics_provider');
+    const system = systems.find((x) => x.entity.name === 'Runbook Metrics Provider')!;
+    expect((await getIntegratedSystem(os, system.metadata.id)).entity.connection!.endpoint).toBe(`${fake.url}/v2/score`);
+    expect((await listMonitorDefinitions(os)).map((d) => d.metadata.id).sort()).toEqual(['generic_metrics', 'generic_metrics_v5', 'segmentation_metrics']);
+    expect((await findMonitorDefinitionByName(os, 'Generic Metrics v5'))!.metadata.id).toBe('generic_metrics_v5');
+    expect(await findMonitorDefinitionByName(os, 'No Such Monitor')).toBeUndefined();
+
+    const sub = await ensureSubscription(os, { name: subscriptionNameFor('filters'), serviceProviderId: providerId, wait: FAST });
+    const mi = await ensureMonitorInstance(os, { monitorDefinitionId: 'generic_metrics', subscriptionId: sub.id, integratedSystemId: system.metadata.id }, { wait: FAST });
+    expect((await listMonitorInstances(os, { subscriptionId: sub.id })).map((m) => m.metadata.id)).toEqual([mi.id]);
+    expect(await listMonitorInstances(os, { subscriptionId: sub.id, monitorDefinitionId: 'segmentation_metrics' })).toEqual([]);
+    expect((await findMonitorInstance(os, 'generic_metrics', sub.id))!.metadata.id).toBe(mi.id);
+
+    // Published under metric names, stored under ids with the instance's limits.
+    const stored = await publishMeasurements(os, mi.id, [{ timestamp: new Date().toISOString(), metrics: [{ num_images_total_ground_truth: 2, num_images_total_predicted: 50, num_images_recent_ground_truth: 9, num_images_recent_predicted: 41 }] }]);
+    expect(stored[0]!.entity.issue_count).toBe(1);
+    expect(summarizeMeasurement(stored[0]!).metrics[0]).toEqual({ id: 'num_images_total_ground_truth', name: 'num_images_total_ground_truth', value: 2, lowerLimit: 5, breach: 'below lower limit' });
+    await expect(publishMeasurements(os, mi.id, [{ timestamp: new Date().toISOString(), metrics: [{ not_a_metric: 1 }] }])).rejects.toThrow(/400.*'not_a_metric' is not a metric of monitor definition 'generic_metrics'/);
+    expect(breachOf(5, 1, 4)).toBe('above upper limit');
+    expect(breachOf(1, 1, 4)).toBeUndefined();
+
+    const plan = new Plan();
+    await deleteMonitorInstance(os, mi.id, { plan });
+    expect(plan.toText()).toBe(`openscale delete monitor_instance "generic_metrics on subscription ${sub.id}" — id ${mi.id}`);
+    expect(await findMonitorInstance(os, 'generic_metrics', sub.id)).toBeDefined();
+    await deleteMonitorInstance(os, mi.id, { force: true });
+    expect(await findMonitorInstance(os, 'generic_metrics', sub.id)).toBeUndefined();
+    await expect(getMonitorInstance(os, mi.id)).rejects.toThrow(/404/);
   });
 
   describe('runs, measurements and status', () => {
