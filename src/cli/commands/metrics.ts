@@ -7,6 +7,7 @@ import {
   RAW_PREDICTION_SUFFIX,
   SEGMENTATION_METRIC_NAMES,
   genericMetricsForFolders,
+  imageMetrics,
   segmentationMetricUnit,
   segmentationMetricsForFolders,
   toMetricIds,
@@ -138,7 +139,7 @@ export function register(program: Command): void {
           units: Object.fromEntries(SEGMENTATION_METRIC_NAMES.map((n) => [opts.ids ? metricIdFromName(n) : n, segmentationMetricUnit(n)])),
           selection: result.selection,
           execution: result.execution,
-          ...(opts.perImage ? { images: result.images } : {}),
+          ...(opts.perImage ? { images: result.images.map((im) => ({ ...im, metrics: imageMetrics(im.counts) })) } : {}),
         };
         process.stdout.write(JSON.stringify(out, null, 2) + '\n');
         return;
@@ -155,15 +156,16 @@ export function register(program: Command): void {
       if (opts.perImage) {
         const imageRows: string[][] = [['image', 'size', 'pos TP/FP/FN/TN', 'neg TP/FP/FN/TN', 'Dice %', 'IOU %', 'PixAcc %']];
         for (const im of result.images) {
+          const mean = imageMetrics(im.counts).mean;
           const c = (k: 'positive' | 'negative'): string => `${im.counts[k].tp}/${im.counts[k].fp}/${im.counts[k].fn}/${im.counts[k].tn}`;
           imageRows.push([
             im.name,
             `${im.predictionSize.join('×')}|${im.groundTruthSize.join('×')}`,
             c('positive'),
             c('negative'),
-            im.metrics.mean.Dice.toFixed(2),
-            im.metrics.mean.IOU.toFixed(2),
-            im.metrics.mean.PixAcc.toFixed(2),
+            mean.Dice.toFixed(2),
+            mean.IOU.toFixed(2),
+            mean.PixAcc.toFixed(2),
           ]);
         }
         process.stdout.write(`\n${table(imageRows, [4, 5, 6])}\n`);

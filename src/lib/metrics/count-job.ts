@@ -8,7 +8,7 @@ import { RunbookError, ValidationError, type ErrorKind } from '../errors';
 import { countPngPair, type PngPairCounts } from './masks';
 
 /** Bump when CountJob/CountReply change, so a stale compiled worker is detected. */
-export const WORKER_PROTOCOL = 1;
+export const WORKER_PROTOCOL = 2;
 
 export type JobImage = { readonly path: string } | { readonly bytes: Uint8Array };
 
@@ -27,8 +27,27 @@ export interface SerializedError {
   readonly issues: readonly { path: string; message: string }[];
 }
 
+/**
+ * A pair's counts as 12 numbers — positive TP, FP, FN, TN, negative TP, FP, FN, TN, prediction
+ * width, height, ground-truth width, height — so replies cost the receiving thread little.
+ */
+export type PackedCounts = readonly number[];
+
+export function packCounts(c: PngPairCounts): PackedCounts {
+  return [c.positive.tp, c.positive.fp, c.positive.fn, c.positive.tn, c.negative.tp, c.negative.fp, c.negative.fn, c.negative.tn, ...c.predictionSize, ...c.groundTruthSize];
+}
+
+export function unpackCounts(p: ArrayLike<number>, at = 0): PngPairCounts {
+  return {
+    positive: { tp: p[at], fp: p[at + 1], fn: p[at + 2], tn: p[at + 3] },
+    negative: { tp: p[at + 4], fp: p[at + 5], fn: p[at + 6], tn: p[at + 7] },
+    predictionSize: [p[at + 8], p[at + 9]],
+    groundTruthSize: [p[at + 10], p[at + 11]],
+  };
+}
+
 export type CountReply =
-  | { readonly id: number; readonly ok: true; readonly counts: PngPairCounts }
+  | { readonly id: number; readonly ok: true; readonly counts: PackedCounts }
   | { readonly id: number; readonly ok: false; readonly error: SerializedError };
 
 function readImage(image: JobImage, label: string): Uint8Array {
@@ -58,7 +77,7 @@ export function runCountJob(job: CountJob): CountReply {
     const prediction = readImage(job.prediction, job.labels.prediction);
     const groundTruth = readImage(job.groundTruth, job.labels.groundTruth);
     const counts = countPngPair(prediction, groundTruth, job.labels, { maxPixels: job.maxPixels });
-    return { id: job.id, ok: true, counts };
+    return { id: job.id, ok: true, counts: packCounts(counts) };
   } catch (err) {
     return { id: job.id, ok: false, error: serializeError(err) };
   }

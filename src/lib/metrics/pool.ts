@@ -14,7 +14,7 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { RunbookError, ValidationError } from '../errors';
-import { WORKER_PROTOCOL, deserializeError, runCountJob, type CountJob, type CountReply, type JobImage } from './count-job';
+import { WORKER_PROTOCOL, deserializeError, runCountJob, unpackCounts, type CountJob, type CountReply, type JobImage } from './count-job';
 import type { PngPairCounts } from './masks';
 
 /** A mask image: a local file path, its bytes, or a function that fetches them (e.g. a download). */
@@ -175,7 +175,8 @@ export async function countImagePairs(pairs: readonly PairInput[], options: Coun
   }
   if (options.signal?.aborted) throw abortError(options.signal);
 
-  const counts: PngPairCounts[] = new Array(total);
+  // Compact storage while the run goes on (12 numbers per pair, see PackedCounts).
+  const table = new Float64Array(total * 12);
   const failures = new Map<number, Error>();
   let next = 0;
   let done = 0;
@@ -187,7 +188,7 @@ export async function countImagePairs(pairs: readonly PairInput[], options: Coun
       failures.set(index, deserializeError(reply.error));
       return;
     }
-    counts[index] = reply.counts;
+    table.set(reply.counts, index * 12);
     done++;
     options.onProgress?.({ done, total, name: pairs[index].name });
   };
@@ -241,5 +242,7 @@ export async function countImagePairs(pairs: readonly PairInput[], options: Coun
   }
   if (options.signal?.aborted) throw abortError(options.signal);
   if (failures.size > 0) throw failures.get(Math.min(...failures.keys())) as Error;
+  const counts: PngPairCounts[] = [];
+  for (let i = 0; i < total; i++) counts.push(unpackCounts(table, i * 12));
   return { counts, execution: { mode: inThread ? 'in-thread' : 'threads', workers: inThread ? 0 : wanted, ...(note ? { note } : {}) } };
 }

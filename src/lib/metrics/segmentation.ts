@@ -18,7 +18,7 @@ import { isRecent, listFolder, recentSince, type FileEntry } from './files';
 import type { PairCounts } from './masks';
 import { PairingOptionsSchema, pairByName, type ImagePair } from './pairing';
 import { countImagePairs, type CountOptions, type Execution, type PairInput } from './pool';
-import { aggregateSegmentationMetrics, imageMetrics, type ImageMetrics, type SegmentationMetrics } from './segmentation-math';
+import { aggregateSegmentationMetrics, type SegmentationMetrics } from './segmentation-math';
 
 /** Pairs a segmentation run needs at least (the predecessor's `num_files_least`). */
 export const DEFAULT_MIN_PAIRS = 3;
@@ -92,14 +92,15 @@ export interface ImageResult {
   /** Width and height as stored, before the resize to 512×512. */
   readonly predictionSize: readonly [number, number];
   readonly groundTruthSize: readonly [number, number];
-  /** Per-class fractions and DeepLIIF's per-image "Mean" row (percent). */
-  readonly metrics: ImageMetrics;
 }
 
 export interface SegmentationComputation {
   /** Keyed by the monitor definition's metric names; `<m>` in percent, `<m>_positive|negative` in fractions. */
   readonly metrics: SegmentationMetrics;
-  /** Per image, in the order aggregated (the input order). */
+  /**
+   * Per image, in the order aggregated (the input order): counts only, to keep large runs small;
+   * `imageMetrics(image.counts)` gives its metrics and DeepLIIF's per-image "Mean" row.
+   */
   readonly images: ImageResult[];
   readonly execution: Execution;
 }
@@ -122,7 +123,6 @@ export async function computeSegmentationMetrics(pairs: readonly PairInput[], op
     counts: { positive: c.positive, negative: c.negative },
     predictionSize: c.predictionSize,
     groundTruthSize: c.groundTruthSize,
-    metrics: imageMetrics(c),
   }));
   return { metrics: aggregateSegmentationMetrics(images.map((im) => im.counts)), images, execution };
 }
