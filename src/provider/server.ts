@@ -90,6 +90,7 @@ export async function startProviderServer(options: ProviderServerOptions): Promi
   let url = '';
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const receivedAt = Date.now();
     const path = (req.url ?? '/').split('?')[0];
     if (path === PROVIDER_HEALTH_PATH) {
       if (req.method !== 'GET') return send(res, { status: 405, body: { error: 'use GET' } }, { allow: 'GET' });
@@ -122,7 +123,7 @@ export async function startProviderServer(options: ProviderServerOptions): Promi
     } catch (err) {
       return send(res, rejection(400, `the request body is not JSON: ${(err as Error).message}`));
     }
-    const outcome = await gate.run(() => handleRunRequest(options.context, payload));
+    const outcome = await gate.run(() => handleRunRequest(options.context, payload, { receivedAt }));
     options.onRun?.(outcome);
     send(res, outcome);
   };

@@ -3,11 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProfileClients } from '../../src/lib/config';
-import { FileMetadataStore, deploymentMetadata, deploymentMetadataCodec } from '../../src/lib/metadata';
+import { FileMetadataStore, SpaceMetadataStore, deploymentMetadata, deploymentMetadataCodec } from '../../src/lib/metadata';
+import { createWmlClient } from '../../src/lib/wml';
 import { ensureHeadlessServiceProvider, ensureMonitorInstance, ensureSubscription, runFailureMessage, startRun, waitForRun } from '../../src/lib/openscale';
 import {
   BearerVerifier,
   computeMonitorMetrics,
+  deploymentMetadataConfigSource,
   fileConfigSource,
   handleRunRequest,
   monitorKindFor,
@@ -127,6 +129,21 @@ describe('provider parts against the sandbox', () => {
     const config = { dir_gt: 'g', dir_pred: 'p', volume_display_name: VOL, most_recent: 1, parameters: { typo_key: 1 } };
     await expect(computeMonitorMetrics('generic', config, { cpd: clients.cpd })).rejects.toThrow(/parameters: Unrecognized key: "typo_key"|parameters.*typo_key/);
     await expect(computeMonitorMetrics('generic', { ...config, parameters: {} }, { cpd: clients.cpd })).rejects.toThrow(/folder sandbox-volume:g does not exist/);
+  });
+
+  it('reads monitor settings from deployment_metadata.yml in a deployment space', async () => {
+    const wml = createWmlClient(clients, { settleMs: 20 });
+    const { space } = await wml.ensureSpace('provider-settings');
+    await deploymentMetadata(wml.assets(space.id), { settleMs: 20 }).add('model-s', {
+      model_asset: 'm.zip',
+      deployment_space_id: space.id,
+      openscale_subscription_id: 'sub-space',
+      openscale_custom_metric_provider: { segmentation_metrics_v22: { dir_gt: 'gt', dir_pred: 'pred', volume_display_name: VOL, most_recent: 5, parameters: { min_pairs: 4 } } },
+      wmla_deployment: { deployment_name: 'd', deployment_url: null, dependency_filename: 'd.zip', resource_configs: { enable_gpus: false } },
+    });
+    const source = deploymentMetadataConfigSource(new SpaceMetadataStore(wml.assets(space.id), deploymentMetadataCodec, { settleMs: 20 }));
+    expect(source.description).toContain('deployment_metadata.yml in');
+    expect(await source.monitorConfig('sub-space', 'segmentation_metrics_v22')).toMatchObject({ most_recent: 5, parameters: { min_pairs: 4 } });
   });
 
   it('answers a malformed payload with 400 and names the missing fields', async () => {

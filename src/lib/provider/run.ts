@@ -112,9 +112,10 @@ async function patchRunDetails(os: HttpClient, instanceId: string, fallback: Rec
 
 /**
  * Serves one run request. Never throws: every failure becomes a run reported as `error` (when the
- * payload named a run) and an `error_msg` reply.
+ * payload named a run) and an `error_msg` reply. `receivedAt` (epoch ms, default now) is when the
+ * request arrived: time spent queued behind other runs counts against OpenScale's wait.
  */
-export async function handleRunRequest(ctx: ProviderContext, payload: unknown): Promise<RunOutcome> {
+export async function handleRunRequest(ctx: ProviderContext, payload: unknown, options: { receivedAt?: number } = {}): Promise<RunOutcome> {
   const redact = (s: string) => (ctx.redactor ? ctx.redactor.redact(s) : s);
   const log = (e: ProviderEvent) => ctx.log?.({ ...e, message: redact(e.message) });
   const parsed = CustomMetricsProviderInvocation.safeParse(payload);
@@ -134,7 +135,7 @@ export async function handleRunRequest(ctx: ProviderContext, payload: unknown): 
   log({ level: 'info', runId, monitorId, step: 'start', message: `run ${runId} of ${monitorId} on subscription ${v.subscription_id} (instance ${instanceId}, wait ${params.custom_metrics_wait_time} s)` });
 
   const budget = computeBudgetMs(params.custom_metrics_wait_time);
-  const signal = AbortSignal.timeout(budget);
+  const signal = AbortSignal.timeout(Math.max(1, budget - (Date.now() - (options.receivedAt ?? Date.now()))));
   let metrics: Record<string, number> | undefined;
   let details: Record<string, unknown> | undefined;
   let published: Measurement[] | undefined;
