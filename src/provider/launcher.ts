@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { resolveProfile, type ConnectionProfile } from '../lib/config';
+import { resolveProfile, type ConnectionProfile } from '../lib/config/profile';
 import { ConfigError, RunbookError, TimeoutError } from '../lib/errors';
 import { getJson, isPidAlive, spawnDetachedNode, tailFile, terminatePid, withStartLock } from '../lib/util/detached-process';
 import { PROVIDER_ENDPOINT_FILE, PROVIDER_SERVICE, settingsSourceName, type SettingsLocation } from './common';

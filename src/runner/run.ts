@@ -277,7 +277,7 @@ class NotebookRun {
     const spawned = new Promise<void>((r) => (markSpawned = r));
     const starting = (this.starting = Kernel.start({
       cwd: this.cwd,
-      env: { ...this.env, RUNBOOK_RUN_ID: this.runId, ...(this.options.parentRunId ? { RUNBOOK_PARENT_RUN_ID: this.options.parentRunId } : {}) },
+      env: { ...this.env, RUNBOOK_RUN_ID: this.runId, RUNBOOK_OUTPUT: this.outputPath, ...(this.options.parentRunId ? { RUNBOOK_PARENT_RUN_ID: this.options.parentRunId } : {}) },
       startTimeoutMs: Math.max(0, startMs),
       signal: startAbort.signal,
       onSpawn: (pid) => {

@@ -272,7 +272,8 @@ function checkProfileRules(p: ProfileShape, ctx: z.RefinementCtx): void {
     ctx.addIssue({ code: 'custom', path: ['policy', 'task_execution_timeout'], message: 'must be -1 (no timeout) or a positive number of seconds, got 0' });
   }
   const resources = parseKernelResources(p.resource_allocation.kernel.resources);
-  if (!resources.ok) {
+  // `'problems' in`: tslab's non-strict TypeScript does not narrow the union on `!resources.ok`.
+  if ('problems' in resources) {
     ctx.addIssue({ code: 'custom', path: ['resource_allocation', 'kernel', 'resources'], message: resources.problems.join('; ') });
   }
 }

@@ -1,7 +1,8 @@
 import { MonitorDefinition, MonitorDefinitionCollection, type MonitorDefinitionRequest } from '../contracts/openscale';
 import { monitorIdFromName, type MonitorSpec } from '../monitors/definitions';
 import { PLANNED_ID, type MutationOptions } from '../plan';
-import { sameNumber, toDefinitionMetrics, type ThresholdMap } from '../thresholds';
+import type { ThresholdMap } from '../thresholds/schema';
+import { sameNumber, toDefinitionMetrics } from '../thresholds/wire';
 import { getOptional, type Ensured, type OpenScaleHttp } from './common';
 
 export async function listMonitorDefinitions(os: OpenScaleHttp): Promise<MonitorDefinition[]> {

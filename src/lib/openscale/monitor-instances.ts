@@ -7,7 +7,9 @@ import {
 } from '../contracts/openscale';
 import { ValidationError } from '../errors';
 import { PLANNED_ID, type MutationOptions } from '../plan';
-import { diffThresholds, sameNumber, thresholdDirection, thresholdsFromDefinition, thresholdType, withOverrides, type ThresholdChange, type ThresholdMap, type ThresholdOverride } from '../thresholds';
+import { withOverrides, type ThresholdOverride } from '../thresholds/defaults';
+import { thresholdDirection, thresholdType, type ThresholdMap } from '../thresholds/schema';
+import { diffThresholds, sameNumber, thresholdsFromDefinition, type ThresholdChange } from '../thresholds/wire';
 import { DuplicateResourceError, failureText, pollState, type Ensured, type OpenScaleHttp, type WaitOptions } from './common';
 import { defaultDataMartId } from './data-marts';
 import { getMonitorDefinition } from './monitor-definitions';

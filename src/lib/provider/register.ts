@@ -6,19 +6,15 @@
  * (segmentation_metrics and generic_metrics with their default thresholds). Find-or-create
  * throughout; plan mode records what would change.
  */
-import type { ProfileClients } from '../config';
+import type { ProfileClients } from '../config/connect';
 import type { MonitorMetadataEntry } from '../metadata/schema';
 import type { IntegratedSystem, MonitorDefinition } from '../contracts/openscale';
 import type { MonitorSpec } from '../monitors/definitions';
-import {
-  cpdTokenInfoCredentials,
-  ensureCustomMetricsProvider,
-  ensureMonitorDefinition,
-  type Ensured,
-  type EnsureDefinitionOptions,
-} from '../openscale';
+import type { Ensured } from '../openscale/common';
+import { cpdTokenInfoCredentials, ensureCustomMetricsProvider } from '../openscale/integrated-systems';
+import { ensureMonitorDefinition, type EnsureDefinitionOptions } from '../openscale/monitor-definitions';
 import type { MutationOptions } from '../plan';
-import type { ThresholdMap } from '../thresholds';
+import type { ThresholdMap } from '../thresholds/schema';
 import { MONITOR_SPECS, type MonitorKind } from './kinds';
 
 /** The integrated system's default name. */
