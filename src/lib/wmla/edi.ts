@@ -16,7 +16,7 @@ import type { ResourceConfigsInput } from '../metadata/schema';
 import { ConfigError, RunbookError, TimeoutError, ValidationError } from '../errors';
 import type { HttpClient } from '../http/client';
 import { RemoteApiError } from '../http/errors';
-import { createTarGz } from '../archive/tar';
+import { createTarGz } from '../archive/tarball';
 import type { MutationOptions } from '../plan';
 import { CONTENT_ATTRIBUTE, type DeploymentPackage } from './package';
 import { desiredProfile, formatChange, type ProfileChange } from './profile-mapping';

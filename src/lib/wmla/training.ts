@@ -32,7 +32,7 @@ import {
 import { RunbookError, TimeoutError, ValidationError } from '../errors';
 import type { HttpClient } from '../http/client';
 import { RemoteApiError } from '../http/errors';
-import { writeTarGz } from '../archive/tar';
+import { writeTarGz } from '../archive/tarball';
 import { PLANNED_ID, type MutationOptions } from '../plan';
 import { fingerprintFolder } from './files';
 import { formBody } from './multipart';

@@ -1,3 +1,7 @@
+/**
+ * tar and tar.gz: safe extraction and streamed creation (node-tar). Not named `tar.ts`: under tslab a
+ * module's bare `require('tar')` resolves to a sibling file `tar.ts` first (the module itself).
+ */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, lstatSync, mkdirSync, promises as fsp, readdirSync, realpathSync, type Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
