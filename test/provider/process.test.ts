@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, resolveProfile, type ProfileClients } from '../../src/lib/config';
@@ -47,10 +47,16 @@ describe('provider process, launcher and CLI', () => {
   const started: number[] = [];
 
   beforeAll(async () => {
-    const entry = providerEntry();
-    if (!existsSync(entry) || statSync(entry).mtimeMs < statSync(join(projectRoot(), 'src', 'provider', 'main.ts')).mtimeMs) {
-      throw new Error(`${entry} is missing or older than its source: run \`npx tsc -p .\` before these tests`);
-    }
+    // The detached provider and the CLI run dist/: refuse to test a stale build.
+    const root = projectRoot();
+    const stale = ['src/provider', 'src/lib/provider', 'src/lib/openscale', 'src/lib/volumes']
+      .flatMap((d) => readdirSync(join(root, d)).filter((f) => f.endsWith('.ts')).map((f) => join(d, f)))
+      .concat(['src/cli/commands/provider.ts', 'src/cli/commands/monitor.ts'])
+      .filter((src) => {
+        const js = join(root, 'dist', src.replace(/\.ts$/, '.js'));
+        return !existsSync(js) || statSync(js).mtimeMs < statSync(join(root, src)).mtimeMs;
+      });
+    if (!existsSync(providerEntry()) || stale.length > 0) throw new Error(`dist/ is missing or older than ${stale.slice(0, 3).join(', ')}: run \`npx tsc -p .\` before these tests`);
     sb = await startFastSandbox();
     saved = process.env.RUNBOOK_SANDBOX_URL;
     process.env.RUNBOOK_SANDBOX_URL = sb.url;
