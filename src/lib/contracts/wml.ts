@@ -53,15 +53,7 @@ export const SpaceList = z.looseObject({
 });
 export type SpaceList = z.infer<typeof SpaceList>;
 
-/** One JSON Patch operation (`PATCH /v2/spaces/{id}`, OpenScale PATCH bodies). */
-export const JsonPatchOperation = z.looseObject({
-  op: z.enum(['add', 'replace', 'remove', 'move', 'copy', 'test']),
-  path: z.string().startsWith('/'),
-  value: z.unknown().optional(),
-  from: z.string().optional(),
-});
-export const JsonPatch = z.array(JsonPatchOperation);
-export type JsonPatch = z.infer<typeof JsonPatch>;
+export { JsonPatchOperation, JsonPatch } from './json-patch';
 
 // ---- Data assets (§2.3) --------------------------------------------------------------------------
 
