@@ -13,7 +13,8 @@ export async function listServiceProviders(os: OpenScaleHttp, filter: { serviceT
 
 /** The service providers named `name` (and of `serviceType` when given). */
 export async function findServiceProvidersByName(os: OpenScaleHttp, name: string, serviceType?: ServiceType): Promise<ServiceProvider[]> {
-  return (await listServiceProviders(os, { serviceType })).filter((p) => p.entity.name === name);
+  // Filter the type again: a service that ignores the query parameter must not widen the match.
+  return (await listServiceProviders(os, { serviceType })).filter((p) => p.entity.name === name && (!serviceType || p.entity.service_type === serviceType));
 }
 
 export async function getServiceProvider(os: OpenScaleHttp, id: string): Promise<ServiceProvider> {
