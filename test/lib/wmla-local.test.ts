@@ -254,7 +254,7 @@ describe('prepareSubmissionFolder', () => {
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ API_TOKEN: 's3cr3t-value', PRESET: 'from-file' });
     expect(sub.secretEnvNames).toEqual(['API_TOKEN', 'PRESET']);
     expect(readFileSync(join(sub.dir, 'pkg/main.py'), 'utf8')).not.toContain('s3cr3t-value');
-    const env = { ...process.env, PRESET: 'from-environment' };
+    const env: NodeJS.ProcessEnv = { ...process.env, PRESET: 'from-environment' };
     delete env.API_TOKEN;
     const out = execFileSync('python3', [join(sub.dir, 'pkg/main.py')], { encoding: 'utf8', env, cwd: tmpdir() });
     expect(out.trim()).toBe('s3cr3t-value from-environment'); // variables already set win

@@ -51,7 +51,7 @@ export class ModelNotFoundError extends RunbookError {
 /** A step needs the model stopped and was not allowed to stop it. */
 export class ModelNotStoppedError extends RunbookError {
   constructor(readonly modelName: string, readonly phase: ModelPhase, what: string) {
-    super('remote', `${what} needs EDI model '${modelName}' stopped, and it is ${phase}: stop it first (runbook edi stop ${modelName}) or pass stopIfRunning`);
+    super('remote', `${what} needs EDI model '${modelName}' stopped, and it is ${phase}: stop it first (runbook edi stop ${modelName}) or allow the step to stop it (stopIfRunning; --stop on the CLI)`);
   }
 }
 

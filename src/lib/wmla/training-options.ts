@@ -184,7 +184,7 @@ export function trainingArgTokens(opts: TrainingOptions, ctx: RenderContext = {}
     if (!ctx.allowSecretsInArgs && looksSecret(name, value, ctx.known)) {
       throw new ValidationError(
         `msdEnv.${name}: looks like a credential, and training args travel in the URL query string (POST /execs?args=…), where proxies and servers log them. ` +
-          'Pass it with the submission folder\u2019s secretEnv (shipped inside the uploaded archive), or set allowSecretsInArgs if you accept the exposure',
+          'Pass it with the submission folder\u2019s secretEnv (shipped inside the uploaded archive; --secret-env NAME on the CLI), or set allowSecretsInArgs if you accept the exposure',
         [{ path: `msdEnv.${name}`, message: 'a credential may not be sent in args' }],
       );
     }
