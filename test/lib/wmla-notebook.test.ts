@@ -1,0 +1,106 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { runNotebook } from '../../src/runner/run';
+import { SANDBOX_DEMO_USER } from '../../src/sandbox/config';
+import { writeNotebook } from '../runner/helpers';
+import { startWmlaFixture, type WmlaFixture } from './wmla-helpers';
+
+/**
+ * Notebooks import src/lib/wmla/*.ts directly and tslab compiles them with its own TypeScript 5.0
+ * (non-strict, node10 resolution): the modules must compile there without diagnostics, and load and
+ * work in a real tslab kernel through the runner.
+ */
+
+const ROOT = join(__dirname, '..', '..');
+const MODULES = ['submission', 'training-options', 'training', 'package', 'profile-mapping', 'edi', 'deploy-flow'];
+
+describe("WMLA modules under tslab's compiler", () => {
+  it('compile without diagnostics', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const ts = require('@tslab/typescript-for-tslab') as typeof import('typescript');
+    const program = ts.createProgram(
+      MODULES.map((m) => join(ROOT, 'src', 'lib', 'wmla', `${m}.ts`)),
+      {
+        module: ts.ModuleKind.CommonJS,
+        moduleResolution: ts.ModuleResolutionKind.Node10,
+        esModuleInterop: true,
+        target: ts.ScriptTarget.ES2022,
+        lib: ['lib.es2022.d.ts'],
+        resolveJsonModule: true,
+        skipLibCheck: true,
+        noEmit: true,
+        types: ['node'],
+      },
+    );
+    const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => {
+      const where = d.file && d.start !== undefined ? `${d.file.fileName}:${d.file.getLineAndCharacterOfPosition(d.start).line + 1}` : '';
+      return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`;
+    });
+    expect(ts.version).toMatch(/^5\.0\./);
+    expect(diagnostics).toEqual([]);
+  });
+});
+
+describe('WMLA modules in a tslab notebook', () => {
+  let fx: WmlaFixture;
+  beforeAll(async () => {
+    fx = await startWmlaFixture();
+  });
+  afterAll(async () => {
+    await fx.close();
+  });
+
+  it('prepares a folder, submits and follows a training, deploys the template kernel and calls it', async () => {
+    const out = join(fx.dir, 'executed.ipynb');
+    const input = writeNotebook(
+      'wmla.ipynb',
+      [
+        [
+          "import { resolveProfile } from './src/lib/config/profile';",
+          "import { connect } from './src/lib/config/connect';",
+          "import { prepareSubmissionFolder } from './src/lib/wmla/submission';",
+          "import { createTrainingClient } from './src/lib/wmla/training';",
+          "import { createEdiClient } from './src/lib/wmla/edi';",
+          "import { deployFromMetadata } from './src/lib/wmla/deploy-flow';",
+          "const clients = connect(await resolveProfile({ profile: 'env' }));",
+        ].join('\n'),
+        [
+          "const sub = await prepareSubmissionFolder({ files: ['templates/edi-kernel/README.md'], folders: [], name: 'nb_job' });",
+          "const training = createTrainingClient(clients, { pollMs: 100 });",
+          "const run = await training.submit(undefined, { framework: 'PyTorch', userCmd: ['python3', '-c', 'print(123)'], appName: 'from-notebook' });",
+          'const done = await training.follow(run.exec.id);',
+          "console.log('training', done.state, (await training.logs(run.exec.id)).trim());",
+          'await sub.cleanup();',
+        ].join('\n'),
+        [
+          'const edi = createEdiClient(clients, undefined, { pollMs: 100 });',
+          "const entry = { model_asset: 'm.zip', deployment_space_id: 's1', openscale_custom_metric_provider: {}, wmla_deployment: { deployment_name: 'nb-demo', deployment_url: null, dependency_filename: 'd.zip', resource_configs: { enable_gpus: false, n_cpus: 1 } } };",
+          "const deployed = await deployFromMetadata(edi, entry, { dependencyFolder: 'templates/edi-kernel' });",
+          "console.log('edi', deployed.deploy.outcome, deployed.serviceUri.endsWith('/dlim/v1/inference/nb-demo'), JSON.stringify(await edi.infer('nb-demo', { ping: 'pong' })));",
+          "await edi.undeployModel('nb-demo', { stopIfRunning: true });",
+          'clients.close();',
+        ].join('\n'),
+      ],
+      fx.dir,
+    );
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      CPD_URL: fx.sandbox.url,
+      WMLA_CONSOLE_URL: fx.sandbox.url,
+      WMLA_INFERENCE_URL: fx.sandbox.url,
+      CPD_USERNAME: SANDBOX_DEMO_USER.username,
+      CPD_API_KEY: SANDBOX_DEMO_USER.apiKey,
+    };
+    delete env.RUNBOOK_PROFILE;
+    const result = await runNotebook({ input, output: out, cwd: ROOT, env, ledger: false, timeouts: { cellMs: 90_000 } });
+    const nb = JSON.parse(readFileSync(out, 'utf8'));
+    const text = nb.cells
+      .flatMap((c: { outputs?: { text?: string | string[]; ename?: string; evalue?: string }[] }) => c.outputs ?? [])
+      .map((o: { text?: string | string[]; ename?: string; evalue?: string }) => (Array.isArray(o.text) ? o.text.join('') : o.text ?? `${o.ename}: ${o.evalue}`))
+      .join('');
+    expect({ status: result.status, text }).toEqual({ status: 'ok', text: expect.stringContaining('training FINISHED 123') });
+    expect(text).toContain('edi created true {"ping":"pong"}');
+    rmSync(out, { force: true });
+  });
+});
