@@ -5,12 +5,16 @@
  * launcher (src/provider/main.ts).
  */
 import { resolve } from 'node:path';
-import { connect, resolveProfile, type ConnectionProfile, type ProfileClients } from '../lib/config';
+import { connect, type ProfileClients } from '../lib/config/connect';
+import { resolveProfile, type ConnectionProfile } from '../lib/config/profile';
 import { ConfigError } from '../lib/errors';
-import { deploymentMetadataCodec } from '../lib/metadata';
+import { deploymentMetadataCodec } from '../lib/metadata/yaml';
 import { SpaceMetadataStore } from '../lib/metadata/space-store';
-import { BearerVerifier, deploymentMetadataConfigSource, fileConfigSource, openscaleTokenCheck, providerContext, type MonitorConfigSource, type ProviderEvent, type RunOutcome } from '../lib/provider';
-import { createWmlClient } from '../lib/wml';
+import { BearerVerifier, openscaleTokenCheck } from '../lib/provider/auth';
+import { deploymentMetadataConfigSource, fileConfigSource, type MonitorConfigSource } from '../lib/provider/config-source';
+import { providerContext } from '../lib/provider/context';
+import type { ProviderEvent, RunOutcome } from '../lib/provider/run';
+import { createWmlClient } from '../lib/wml/client';
 import { settingsSourceName, type SettingsLocation } from './common';
 import { startProviderServer, type RunningProvider } from './server';
 

@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PROVIDER_HEALTH_PATH, PROVIDER_SCORE_PATH, PROVIDER_SERVICE } from './common';
-import { handleRunRequest, rejection, type BearerVerifier, type ProviderContext, type ProviderResponse, type RunOutcome } from '../lib/provider';
+import type { BearerVerifier } from '../lib/provider/auth';
+import { handleRunRequest, rejection, type ProviderContext, type ProviderResponse, type RunOutcome } from '../lib/provider/run';
 
 
 const MAX_BODY_BYTES = 1024 * 1024;

@@ -4,7 +4,7 @@
  */
 import type { z } from 'zod';
 import { RunbookError, TimeoutError } from '../errors';
-import type { HttpClient } from '../http';
+import type { HttpClient } from '../http/client';
 
 /**
  * An OpenScale client: the profile's `openscale` HttpClient, based at

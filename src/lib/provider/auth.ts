@@ -9,7 +9,9 @@
  * Basic credentials and missing or malformed headers are refused with 401.
  */
 import { createHash } from 'node:crypto';
-import { createHttpClient, decodeJwtClaims, staticTokenProvider, type TlsOptions } from '../http';
+import { decodeJwtClaims, staticTokenProvider } from '../http/auth';
+import { createHttpClient } from '../http/client';
+import type { TlsOptions } from '../http/tls';
 import type { Redactor } from '../redact';
 
 /** The verdict on one request. */

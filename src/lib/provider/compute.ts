@@ -10,11 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ValidationError } from '../errors';
-import type { HttpClient } from '../http';
+import type { HttpClient } from '../http/client';
 import type { MonitorConfig } from '../metadata/schema';
-import { computeSegmentationMetrics, genericMetrics, selectSegmentationPairs, type FileEntry } from '../metrics';
+import type { FileEntry } from '../metrics/files';
+import { genericMetrics } from '../metrics/generic';
+import { computeSegmentationMetrics, selectSegmentationPairs } from '../metrics/segmentation';
 import { mapLimit } from '../util/map-limit';
-import { downloadVolumeFile, listVolume, type VolumeEntry } from '../volumes';
+import { downloadVolumeFile, listVolume, type VolumeEntry } from '../volumes/client';
 import type { MonitorKind } from './kinds';
 
 /**

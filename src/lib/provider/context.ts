@@ -1,5 +1,5 @@
-import type { ProfileClients } from '../config';
-import { createHttpClient, type HttpClient } from '../http';
+import type { ProfileClients } from '../config/connect';
+import { createHttpClient, type HttpClient } from '../http/client';
 import type { ProviderContext } from './run';
 
 /** Options of {@link providerContext} (everything of a ProviderContext except the clients). */

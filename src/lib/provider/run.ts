@@ -15,7 +15,7 @@ import {
   type JsonPatch,
   type Measurement,
 } from '../contracts/openscale';
-import type { HttpClient } from '../http';
+import type { HttpClient } from '../http/client';
 import { issuesFromZod } from '../metadata/yaml-issues';
 import { JSON_PATCH } from '../openscale/common';
 import { publishMeasurements } from '../openscale/measurements';
