@@ -110,7 +110,12 @@ export interface RecordingProxy {
  * string) and can lose an answer: with `lose(method, path)` true, the request reaches the sandbox
  * and is carried out, but the client's socket is destroyed before any byte of the answer.
  */
-export async function startRecordingProxy(target: string, lose: (method: string, path: string) => boolean = () => false): Promise<RecordingProxy> {
+export async function startRecordingProxy(
+  target: string,
+  lose: (method: string, path: string) => boolean = () => false,
+  /** Awaited before a request is passed on (to line requests up in a chosen order). */
+  hold: (method: string, path: string) => Promise<void> | undefined = () => undefined,
+): Promise<RecordingProxy> {
   const { createServer, request } = await import('node:http');
   const upstream = new URL(target);
   const seen: SeenRequest[] = [];
@@ -118,17 +123,22 @@ export async function startRecordingProxy(target: string, lose: (method: string,
     const url = req.url ?? '/';
     seen.push({ method: req.method ?? 'GET', url, headers: { ...req.headers } });
     const drop = lose(req.method ?? 'GET', url.split('?')[0]!);
-    const up = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: url, headers: { ...req.headers, host: upstream.host } }, (upRes) => {
-      if (drop) {
-        upRes.resume();
-        upRes.on('end', () => req.socket.destroy());
-        return;
-      }
-      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-      upRes.pipe(res);
-    });
-    up.on('error', () => req.socket.destroy());
-    req.pipe(up);
+    req.pause();
+    const forward = (): void => {
+      const up = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: url, headers: { ...req.headers, host: upstream.host } }, (upRes) => {
+        if (drop) {
+          upRes.resume();
+          upRes.on('end', () => req.socket.destroy());
+          return;
+        }
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.pipe(res);
+      });
+      up.on('error', () => req.socket.destroy());
+      req.pipe(up);
+      req.resume();
+    };
+    void Promise.resolve(hold(req.method ?? 'GET', url.split('?')[0]!)).then(() => forward());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;

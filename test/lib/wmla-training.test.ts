@@ -165,6 +165,36 @@ describe('training client', () => {
     }
   });
 
+  it('two identical submissions at once leave one exec (the older wins, the twin is stopped and deleted)', async () => {
+    // Both look for an existing exec before either submits: the first two listings wait for each other.
+    let arrived = 0;
+    let release!: () => void;
+    const bothListed = new Promise<void>((resolve) => (release = resolve));
+    const proxy = await startRecordingProxy(fx.sandbox.url, () => false, (method, path) => {
+      if (method !== 'GET' || !/\/execs\/?$/.test(path) || arrived >= 2) return undefined;
+      if (++arrived === 2) release();
+      return bothListed;
+    });
+    const a = fx.client(proxy.url);
+    const b = fx.client(proxy.url);
+    const sub = await folder({ 'train.py': 'import time\ntime.sleep(1)\n' });
+    try {
+      const options = { framework: 'PyTorch', modelMain: 'train.py', appName: 'racing' };
+      const [x, y] = await Promise.all([a.training.submit(sub, options), b.training.submit(sub, options)]);
+      expect(x.exec.id).toBe(y.exec.id);
+      expect([x.outcome, y.outcome].sort()).toEqual(['existing', 'submitted']);
+      const left = await execsNamed('racing');
+      expect(left.map((e) => e.id)).toEqual([x.exec.id]);
+      // Both really submitted (neither saw the other's exec beforehand): the settling removed the twin.
+      expect(proxy.seen.filter((r) => r.method === 'POST' && r.url.includes('/execs?')).length).toBe(2);
+      expect(proxy.seen.filter((r) => r.method === 'DELETE').length).toBe(1);
+      await a.training.follow(x.exec.id);
+    } finally {
+      await proxy.close();
+      await sub.cleanup();
+    }
+  });
+
   it('runs a user command without a folder', async () => {
     const { training } = fx.client();
     const { exec } = await training.submit(undefined, { framework: 'PyTorch', userCmd: ['python3', '-c', 'print(6 * 7)'] });
