@@ -24,6 +24,8 @@ export const ExitCode = {
   invalidInput: 8,
   /** An IBM service (or the sandbox) answered with an error or could not be reached. */
   remote: 9,
+  /** Monitored metrics break their thresholds (`monitor status --fail-on-breach`). */
+  breach: 10,
   /** Interrupted by Ctrl-C (SIGINT). */
   interrupted: 130,
   /** Terminated by SIGTERM. */
@@ -37,6 +39,7 @@ const byKind: Record<ErrorKind, ExitCode> = {
   config: ExitCode.invalidInput,
   remote: ExitCode.remote,
   timeout: ExitCode.timeout,
+  breach: ExitCode.breach,
   internal: ExitCode.internal,
 };
 
@@ -57,5 +60,6 @@ export const EXIT_CODE_HELP = `Exit codes:
   7    notebook missing or invalid
   8    invalid input file or setting (YAML, thresholds, profile)
   9    remote service error (IBM service or sandbox)
+  10   monitored metrics break their thresholds (with --fail-on-breach)
   130  interrupted (Ctrl-C)
   143  terminated (SIGTERM)`;

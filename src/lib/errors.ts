@@ -8,6 +8,7 @@ export type ErrorKind =
   | 'config'       // missing or unusable connection profile / credentials
   | 'remote'       // an IBM service (or the sandbox) answered with an error or could not be reached
   | 'timeout'      // a wait ran out
+  | 'breach'       // monitored metrics break their thresholds (only when asked to fail on it)
   | 'internal';    // a bug: nothing the user did
 
 /** Base class of every error the project raises on purpose. */

@@ -125,7 +125,7 @@ describe('provider process, launcher and CLI', () => {
     expect(status.stdout).toContain('2 breaches; 0 monitors whose last run failed');
 
     const failing = await runCli(['monitor', 'status', '--subscription', sub.id, '--json', '--fail-on-breach']);
-    expect(failing.code).toBe(9);
+    expect(failing.code).toBe(10);
     expect(JSON.parse(failing.stdout)).toMatchObject({ subscriptionId: sub.id, breaches: 2 });
     expect(failing.stderr).toContain(`2 metrics of subscription ${sub.id} break their limits`);
 

@@ -53,13 +53,13 @@ export function register(program: Command): void {
     .option('--subscription <id>', 'OpenScale subscription id')
     .option('--deployment <name>', 'deployment name (its subscription is "<name> Monitor")')
     .option('-p, --profile <name>', 'connection profile (default: RUNBOOK_PROFILE, else sandbox)')
-    .option('--fail-on-breach', 'exit 9 when a metric breaks its limits')
+    .option('--fail-on-breach', 'exit 10 when a metric breaks its limits')
     .option('--json', 'print machine-readable output')
     .addHelpText(
       'after',
       `
-Exit status: 0 (also with breaches, unless --fail-on-breach); 9 with --fail-on-breach when the latest
-measurement of any monitor has a metric beyond its limits (the status is printed first), or when
+Exit status: 0 (also with breaches, unless --fail-on-breach); 10 with --fail-on-breach when the latest
+measurement of any monitor has a metric beyond its limits (the status is printed first); 9 when
 OpenScale answers with an error; 8 for an unknown deployment name.`,
     )
     .action(async (opts: { subscription?: string; deployment?: string; profile?: string; failOnBreach?: boolean; json?: boolean }) => {
@@ -76,7 +76,7 @@ OpenScale answers with an error; 8 for an unknown deployment name.`,
       });
       write(opts.json ? JSON.stringify(status, null, 2) : renderStatus(status));
       if (opts.failOnBreach && status.breaches > 0) {
-        throw new RunbookError('remote', `${status.breaches} metric${status.breaches === 1 ? '' : 's'} of subscription ${status.subscriptionId} break their limits`);
+        throw new RunbookError('breach', `${status.breaches} metric${status.breaches === 1 ? '' : 's'} of subscription ${status.subscriptionId} break their limits`);
       }
     });
 
