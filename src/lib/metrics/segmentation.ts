@@ -139,7 +139,10 @@ export async function segmentationMetricsForFolders(
   options: FolderRunOptions = {},
 ): Promise<SegmentationResult> {
   const [predictions, groundTruths] = await Promise.all([listFolder(dirs.prediction), listFolder(dirs.groundTruth)]);
+  // The listings are not needed past this call (the pairs keep their own entries).
   const selection = selectSegmentationPairs(predictions, groundTruths, options, { prediction: dirs.prediction, groundTruth: dirs.groundTruth });
+  predictions.length = 0;
+  groundTruths.length = 0;
   const inputs: PairInput[] = selection.pairs.map((p) => ({
     name: p.name,
     prediction: join(dirs.prediction, p.prediction.path),
