@@ -130,6 +130,8 @@ function delay(ms: number): Promise<void> {
 }
 
 const PORT_RETRIES = 3;
+/** What tslab prints when zeromq cannot bind a port of the connection file. */
+const PORT_TAKEN = /EADDRINUSE|Address already in use/;
 const STDERR_TAIL = 4000;
 
 export class Kernel {
@@ -155,6 +157,9 @@ export class Kernel {
   private closed = false;
   private protocolError: Error | undefined;
   private spawnError: Error | undefined;
+  /** Resolves when the kernel reports that one of its ports was taken (it then never answers). */
+  private markPortTaken!: () => void;
+  private readonly portTaken = new Promise<undefined>((resolve) => (this.markPortTaken = () => resolve(undefined)));
 
   private constructor(
     private readonly child: ChildProcess,
@@ -166,6 +171,7 @@ export class Kernel {
     const onData = (buf: Buffer) => {
       const text = buf.toString('utf8');
       this.stderrTail = (this.stderrTail + text).slice(-STDERR_TAIL);
+      if (PORT_TAKEN.test(this.stderrTail)) this.markPortTaken();
       onProcessOutput?.(text);
     };
     child.stdout?.on('data', onData);
@@ -210,7 +216,7 @@ export class Kernel {
       } catch (err) {
         await kernel.shutdown(false);
         // Ports are probed, then released for the kernel to bind: another process may take one in between.
-        if (attempt < PORT_RETRIES && /EADDRINUSE/.test(kernel.stderrTail) && Date.now() < deadline) continue;
+        if (attempt < PORT_RETRIES && PORT_TAKEN.test(kernel.stderrTail) && Date.now() < deadline) continue;
         throw err;
       }
     }
@@ -349,8 +355,9 @@ export class Kernel {
         const tail = this.processOutputTail;
         throw new KernelStartError(`the kernel did not answer within ${Math.round((deadline - started) / 1000)} s${tail ? `: ${tail}` : ''}`, true);
       }
+      if (PORT_TAKEN.test(this.stderrTail)) throw new KernelStartError(`the kernel could not bind its ports: ${this.processOutputTail}`, false);
       const request = this.send(this.shell, newMessage(this.session, 'kernel_info_request', {}));
-      const reply = await this.race(Promise.race([request, aborted]), deadline - Date.now());
+      const reply = await this.race(Promise.race([request, aborted, this.portTaken]), deadline - Date.now());
       if (reply) {
         this.info = reply.content;
         if (!this.iopubSeen) await this.race(new Promise<void>((r) => this.iopubWaiters.add(r)), 100);
