@@ -72,9 +72,7 @@ export function clientFor(baseUrl: string, redactor = new Redactor()): WmlaTestC
   const retries: RetryInfo[] = [];
   const authClient = createHttpClient({ baseUrl, redactor });
   const auth = cpdTokenProvider({ client: authClient, username: SANDBOX_DEMO_USER.username, apiKey: SANDBOX_DEMO_USER.apiKey });
-  // timeoutMs: the HTTP client re-arms its inactivity timer when upload chunks still flow after an
-  // early answer (an injected 503 before the body is read), which keeps the process alive for that long.
-  const common = { baseUrl, auth, redactor, timeoutMs: 5000, retry: { baseDelayMs: 5, maxDelayMs: 40, maxRetryAfterMs: 40 }, onRetry: (r: RetryInfo) => retries.push(r) };
+  const common = { baseUrl, auth, redactor, retry: { baseDelayMs: 5, maxDelayMs: 40, maxRetryAfterMs: 40 }, onRetry: (r: RetryInfo) => retries.push(r) };
   const http = createHttpClient(common);
   const inference = createHttpClient(common);
   return {
