@@ -10,7 +10,8 @@ Needs numpy and either OpenCV (python3-opencv) or Pillow (python3-pil; 512x512 i
 On Debian: apt-get install -y python3-numpy python3-pil python3-opencv, then run with
 /usr/bin/python3 (a `python3` on PATH may be a pyenv shim without these packages).
 
-Prints one JSON object: {"metrics": {...}, "pairs": N, "seconds": S, "peak_rss_mb": M, "decoder": "cv2"|"pil"}.
+Prints one JSON object: {"metrics": {...}, "pairs": N, "seconds": S, "cpu_seconds": C,
+"peak_rss_mb": M, "decoder": "cv2"|"pil"}.
 """
 import argparse
 import json
@@ -96,6 +97,7 @@ def main():
     read = make_reader(decoder)
 
     start = time.perf_counter()
+    cpu_start = time.process_time()
     names = sorted(n for n in os.listdir(args.pred) if n.endswith(args.suffix))
     sums = {}
     for b in BASES:
@@ -116,8 +118,9 @@ def main():
         raise SystemExit('no prediction files')
     metrics = {k: v / len(names) for k, v in sums.items()}
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
     peak_kb = peak_rss_kb()
-    json.dump({'metrics': metrics, 'pairs': len(names), 'seconds': seconds,
+    json.dump({'metrics': metrics, 'pairs': len(names), 'seconds': seconds, 'cpu_seconds': cpu_seconds,
                'peak_rss_mb': peak_kb / 1024, 'decoder': decoder}, sys.stdout)
     sys.stdout.write('\n')
 

@@ -9,7 +9,6 @@
  * TypeScript sources (jest, tslab). Without either it counts in the calling thread.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -78,15 +77,10 @@ function labelsOf(pair: PairInput): { prediction: string; groundTruth: string } 
   };
 }
 
-async function jobImage(source: ImageSource, label: string, inThread: boolean): Promise<JobImage> {
-  if (typeof source === 'string') {
-    if (!inThread) return { path: source };
-    try {
-      return { bytes: await readFile(source) };
-    } catch {
-      return { path: source }; // let runCountJob report the read failure with its wording
-    }
-  }
+async function jobImage(source: ImageSource, label: string): Promise<JobImage> {
+  // Paths are read where the pair is counted, synchronously: small files, and an await per file
+  // would leave the calling thread idle between pairs.
+  if (typeof source === 'string') return { path: source };
   if (source instanceof Uint8Array) return { bytes: source };
   let bytes: unknown;
   try {
@@ -197,8 +191,8 @@ export async function countImagePairs(pairs: readonly PairInput[], options: Coun
     const labels = labelsOf(pair);
     return {
       id: index,
-      prediction: await jobImage(pair.prediction, labels.prediction, inThread),
-      groundTruth: await jobImage(pair.groundTruth, labels.groundTruth, inThread),
+      prediction: await jobImage(pair.prediction, labels.prediction),
+      groundTruth: await jobImage(pair.groundTruth, labels.groundTruth),
       labels,
       maxPixels: options.maxPixels,
     };
