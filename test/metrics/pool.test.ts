@@ -78,6 +78,9 @@ describe('the counting pool', () => {
     await expect(countImagePairs([failing], { workers: 0 })).rejects.toThrow('x.png (ground truth): cannot be read (HTTP 404)');
     const labelled: PairInput = { name: 'x.png', prediction: Buffer.from('junk'), groundTruth: pair.groundTruth, labels: { prediction: 'volume:/pred/x_SegRefined.png', groundTruth: 'volume:/gt/x.png' } };
     await expect(countImagePairs([labelled], { workers: 2 })).rejects.toThrow('volume:/pred/x_SegRefined.png: not a PNG file (bad signature)');
+    // Both loaders failing: one clear error, no unhandled rejection.
+    const both: PairInput = { name: 'z.png', prediction: async () => { throw new Error('timeout'); }, groundTruth: async () => { throw new Error('HTTP 500'); } };
+    await expect(countImagePairs([both], { workers: 0 })).rejects.toThrow('z.png (prediction): cannot be read (timeout)');
     // A RunbookError from a loader (e.g. a remote failure) keeps its kind.
     const remote: PairInput = { name: 'y.png', prediction: async () => { throw new RunbookError('remote', 'volume API answered 503'); }, groundTruth: pair.groundTruth };
     await expect(countImagePairs([remote], { workers: 1 })).rejects.toMatchObject({ kind: 'remote', message: 'volume API answered 503' });

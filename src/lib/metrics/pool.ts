@@ -77,14 +77,19 @@ function labelsOf(pair: PairInput): { prediction: string; groundTruth: string } 
   };
 }
 
-async function jobImage(source: ImageSource, label: string): Promise<JobImage> {
+/** A job's image: paths and bytes as they are (no promise), loaders awaited. */
+function jobImage(source: ImageSource, label: string): JobImage | Promise<JobImage> {
   // Paths are read where the pair is counted, synchronously: small files, and an await per file
   // would leave the calling thread idle between pairs.
   if (typeof source === 'string') return { path: source };
   if (source instanceof Uint8Array) return { bytes: source };
+  return load(source, label);
+}
+
+async function load(loader: () => Promise<Uint8Array>, label: string): Promise<JobImage> {
   let bytes: unknown;
   try {
-    bytes = await source();
+    bytes = await loader();
   } catch (err) {
     if (err instanceof RunbookError) throw err;
     throw new ValidationError(`${label}: cannot be read (${err instanceof Error ? err.message : String(err)})`, [{ path: label, message: 'unreadable' }]);
@@ -186,16 +191,17 @@ export async function countImagePairs(pairs: readonly PairInput[], options: Coun
     done++;
     options.onProgress?.({ done, total, name: pairs[index].name });
   };
-  const buildJob = async (index: number): Promise<CountJob> => {
+  const buildJob = (index: number): CountJob | Promise<CountJob> => {
     const pair = pairs[index];
     const labels = labelsOf(pair);
-    return {
-      id: index,
-      prediction: await jobImage(pair.prediction, labels.prediction),
-      groundTruth: await jobImage(pair.groundTruth, labels.groundTruth),
-      labels,
-      maxPixels: options.maxPixels,
-    };
+    const prediction = jobImage(pair.prediction, labels.prediction);
+    const groundTruth = jobImage(pair.groundTruth, labels.groundTruth);
+    const job = (p: JobImage, g: JobImage): CountJob => ({ id: index, prediction: p, groundTruth: g, labels, maxPixels: options.maxPixels });
+    // Only loaders need awaiting; paths and bytes make the job at once (less garbage per pair).
+    if (prediction instanceof Promise || groundTruth instanceof Promise) {
+      return Promise.all([prediction, groundTruth]).then(([p, g]) => job(p, g));
+    }
+    return job(prediction, groundTruth);
   };
   const stopped = (): boolean => failures.size > 0 || options.signal?.aborted === true;
 
@@ -204,7 +210,8 @@ export async function countImagePairs(pairs: readonly PairInput[], options: Coun
     while (!stopped() && next < total) {
       const index = next++;
       try {
-        record(index, await run(await buildJob(index)));
+        const job = buildJob(index);
+        record(index, await run(job instanceof Promise ? await job : job));
       } catch (err) {
         failures.set(index, err instanceof Error ? err : new Error(String(err)));
       }
