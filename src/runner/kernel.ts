@@ -141,10 +141,12 @@ export class Kernel {
   startMs = 0;
 
   private readonly session = randomUUID();
-  private readonly shell = new zmq.Dealer({ linger: 0 });
-  private readonly control = new zmq.Dealer({ linger: 0 });
+  // The kernel binds its ports only once it is warmed up (seconds): retry connecting every 10 ms
+  // rather than zeromq's default 100 ms, so the runner notices at once.
+  private readonly shell = new zmq.Dealer({ linger: 0, reconnectInterval: 10 });
+  private readonly control = new zmq.Dealer({ linger: 0, reconnectInterval: 10 });
   // Unlimited: with the default high-water mark a burst of output beyond 1000 messages is dropped.
-  private readonly iopub = new zmq.Subscriber({ linger: 0, receiveHighWaterMark: 0 });
+  private readonly iopub = new zmq.Subscriber({ linger: 0, reconnectInterval: 10, receiveHighWaterMark: 0 });
   private readonly pendingReplies = new Map<string, (msg: JupyterMessage) => void>();
   private readonly iopubHandlers = new Map<string, (msg: JupyterMessage) => void>();
   /** The last finished request whose iopub handler still receives late output (see execute). */

@@ -563,7 +563,8 @@ class NotebookRun {
       this.startAbort?.abort();
       this.kernel = await this.starting.catch(() => undefined);
     }
-    if (this.kernel) await this.kernel.shutdown(!this.abort && !this.kernel.exit);
+    // The kernel stops while the final notebook is written (the run's end is now).
+    const stopping = this.kernel ? this.kernel.shutdown(!this.abort && !this.kernel.exit) : Promise.resolve();
     const end = new Date();
     let outputPath: string | undefined;
     if (this.notebook && this.saver) {
@@ -587,6 +588,7 @@ class NotebookRun {
         this.fail({ kind: 'internal', message: `cannot write the output notebook ${this.outputPath}: ${(err as Error).message}` });
       }
     }
+    await stopping;
     const finalStatus = this.status();
     const result: RunResult = {
       runId: this.runId,
