@@ -127,9 +127,24 @@ export interface HttpClient {
 
 /** A failure without a usable response; internal to the retry loop. */
 class NetFailure extends Error {
-  constructor(readonly code: string, message: string, readonly userAborted = false) {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly userAborted = false,
+    /**
+     * The request went out on a kept-alive connection the server closed at that moment (reset
+     * before any answer): the server never read it, so it may be sent again whatever its method
+     * (Node's documented `request.reusedSocket` case; a 5 s server keep-alive meets every pause).
+     */
+    readonly staleConnection = false,
+  ) {
     super(message);
   }
+}
+
+function isStaleConnectionReset(err: unknown, code: string): boolean {
+  const e = err as { response?: unknown; request?: { reusedSocket?: boolean } };
+  return (code === 'ECONNRESET' || code === 'EPIPE') && e?.response === undefined && e?.request?.reusedSocket === true;
 }
 
 interface PreparedBody {
@@ -327,6 +342,7 @@ class AxiosHttpClient implements HttpClient {
     let retries = 0;
     let redirects = 0;
     let reauthenticated = false;
+    let staleResent = false;
     for (;;) {
       const sameOrigin = new URL(url).origin === this.baseOrigin;
       let token: string | undefined;
@@ -345,6 +361,11 @@ class AxiosHttpClient implements HttpClient {
         else res.idle.stop();
       } catch (err) {
         if (!(err instanceof NetFailure)) throw err;
+        if (err.staleConnection && canResend() && !staleResent) {
+          staleResent = true;
+          sends--;
+          continue;
+        }
         if (!err.userAborted && retryEligible && canResend() && retries < this.policy.retries && isTransientNetworkCode(err.code)) {
           retries++;
           const { delayMs, source } = retryDelay(retries, this.policy, undefined, this.random);
@@ -488,7 +509,7 @@ class AxiosHttpClient implements HttpClient {
       if (opts.signal?.aborted) return new NetFailure('ABORTED', 'the request was cancelled', true);
       if (timedOut) return new NetFailure('ETIMEDOUT', `no data sent or received for ${timeoutMs} ms`);
       const code = errorCode(err);
-      return new NetFailure(code, err instanceof Error ? err.message : String(err));
+      return new NetFailure(code, err instanceof Error ? err.message : String(err), false, isStaleConnectionReset(err, code));
     };
     if (opts.signal?.aborted) throw fail(new Error('aborted'));
     try {
