@@ -1,23 +1,33 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { Redactor } from '../lib/redact';
+import { projectPath } from '../lib/util/project-root';
 import { EXIT_CODE_HELP, ExitCode, exitCodeFor } from './exit-codes';
 import { commands } from './commands';
 
-/** Builds the `runbook` program with every subcommand registered. */
-export function buildProgram(): Command {
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(projectPath('package.json'), 'utf8')) as { version: string }).version;
+}
+
+/**
+ * Builds the `runbook` program. With `only`, just that subcommand is registered (its module alone is
+ * loaded: a quicker start); otherwise every subcommand is, for the root help and unknown commands.
+ */
+export function buildProgram(only?: string): Command {
   const program = new Command('runbook')
     .description('Deploy and monitor models on IBM Cloud Pak for Data: notebooks, headless runner, sandbox.')
-    .version(require('../../../package.json').version as string)
+    .version(packageVersion())
     .showHelpAfterError()
     .addHelpText('after', `\n${EXIT_CODE_HELP}`)
     .exitOverride();
-  for (const register of commands) register(program);
+  const chosen = commands.filter((c) => c.name === only);
+  for (const entry of chosen.length > 0 ? chosen : commands) entry.load()(program);
   return program;
 }
 
 /** Entry point of bin/runbook.js. Errors become one clear line on stderr and a documented exit code. */
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const program = buildProgram(argv.find((a) => !a.startsWith('-')));
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {

@@ -6,9 +6,10 @@
  * `provider.log` and, while starting, `start.lock`. Loaded by notebooks through tslab: keep it light.
  */
 import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { resolveProfile, type ConnectionProfile } from '../lib/config/profile';
+import { projectRoot } from '../lib/util/project-root';
 import { ConfigError, RunbookError, TimeoutError } from '../lib/errors';
 import { getJson, isPidAlive, spawnDetachedNode, tailFile, terminatePid, withStartLock } from '../lib/util/detached-process';
 import { PROVIDER_ENDPOINT_FILE, PROVIDER_SERVICE, settingsSourceName, type SettingsLocation } from './common';
@@ -36,20 +37,6 @@ export interface ProviderEndpoint {
   readonly source: string;
   /** Whether this call started it. */
   readonly startedNow: boolean;
-}
-
-function projectRoot(): string {
-  let dir = typeof __dirname === 'string' ? __dirname : process.cwd();
-  for (;;) {
-    try {
-      if ((JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string }).name === 'cpd-runbook') return dir;
-    } catch {
-      /* keep looking */
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new ConfigError('cannot find the cpd-runbook project root (to locate dist/src/provider/main.js)');
-    dir = parent;
-  }
 }
 
 /** The compiled entry the detached process runs. */

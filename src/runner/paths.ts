@@ -1,29 +1,9 @@
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { projectRoot } from '../lib/util/project-root';
 
-const PACKAGE_NAME = 'cpd-runbook';
-
-let cachedRoot: string | undefined;
-
-/**
- * The project root: the nearest ancestor of this module holding the cpd-runbook package.json.
- * Works from src/ (notebooks, jest) and from dist/src/ (the built CLI) alike.
- */
-export function projectRoot(): string {
-  if (cachedRoot) return cachedRoot;
-  for (let dir = __dirname; ; dir = dirname(dir)) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        if (JSON.parse(readFileSync(pkg, 'utf8')).name === PACKAGE_NAME) return (cachedRoot = dir);
-      } catch {
-        // an unreadable package.json is not ours; keep looking
-      }
-    }
-    if (dirname(dir) === dir) throw new Error(`cannot find the ${PACKAGE_NAME} project root above ${__dirname}`);
-  }
-}
+export { projectRoot };
 
 function projectRequire(): NodeRequire {
   return createRequire(join(projectRoot(), 'package.json'));

@@ -6,8 +6,9 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { request } from 'node:http';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ConfigError, RunbookError, TimeoutError, ValidationError } from '../lib/errors';
+import { projectRoot } from '../lib/util/project-root';
 import { parseConfig, readConfigFile, defaultConfigFile, writeConfigFile, SANDBOX_DEMO_IAM_API_KEY, SANDBOX_DEMO_USER, SANDBOX_DEFAULT_VOLUME } from './config';
 import { formatZodIssues } from './errors';
 import { FaultSettings } from './faults';
@@ -36,23 +37,7 @@ export interface SandboxHealth {
   modules: string[];
 }
 
-/** The project root: the nearest folder above this file whose package.json is cpd-runbook's. */
-export function projectRoot(): string {
-  let dir = __dirname;
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'cpd-runbook') return dir;
-      } catch {
-        /* keep looking */
-      }
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new ConfigError(`cannot find the cpd-runbook project root above ${__dirname}`);
-    dir = parent;
-  }
-}
+export { projectRoot };
 
 /** `RUNBOOK_SANDBOX_STATE`, else `<project root>/.sandbox`. */
 export function defaultStateDir(): string {

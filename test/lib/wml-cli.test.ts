@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { existsSync, promises as fsp, statSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../../src/sandbox/launcher';
 import { deploymentMetadata } from '../../src/lib/metadata';
 import { sampleEntry } from './fixtures/metadata';
+import { assertBuilt as assertDistBuilt } from '../helpers/dist';
 import { sha256File, startWmlFixture, writeRandomFile, type WmlFixture } from './wml-helpers';
 
 // `runbook assets` and `runbook metadata` as users run them: bin/runbook.js → dist/ (built by `npm test`),
@@ -16,10 +17,7 @@ let fx: WmlFixture;
 let space: string;
 
 function assertBuilt(): void {
-  for (const f of ['src/cli/commands/assets', 'src/cli/commands/metadata', 'src/lib/wml/assets', 'src/lib/metadata/space-store']) {
-    const js = join(ROOT, 'dist', `${f}.js`);
-    if (!existsSync(js) || statSync(js).mtimeMs < statSync(join(ROOT, `${f}.ts`)).mtimeMs) throw new Error(`dist/ is missing or older than ${f}.ts: run \`npx tsc -p .\` first`);
-  }
+  assertDistBuilt(['src/cli/commands/assets.ts', 'src/cli/commands/metadata.ts', 'src/lib/wml', 'src/lib/metadata']);
 }
 
 /** Runs the CLI without blocking this process (the sandbox answering it lives here). */

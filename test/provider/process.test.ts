@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, resolveProfile, type ProfileClients } from '../../src/lib/config';
@@ -8,8 +8,9 @@ import { FileMetadataStore, deploymentMetadata, deploymentMetadataCodec } from '
 import { ensureHeadlessServiceProvider, ensureMonitorInstance, ensureSubscription, findIntegratedSystemsByName, subscriptionNameFor } from '../../src/lib/openscale';
 import { DEFAULT_PROVIDER_NAME } from '../../src/lib/provider';
 import { isPidAlive } from '../../src/lib/util/detached-process';
-import { ensureProvider, providerEntry, stopProvider } from '../../src/provider/launcher';
+import { ensureProvider, stopProvider } from '../../src/provider/launcher';
 import { projectRoot } from '../../src/sandbox/launcher';
+import { assertBuilt } from '../helpers/dist';
 import type { TestSandbox } from '../sandbox/helpers';
 import { maskPng, SANDBOX_DEFAULT_VOLUME as VOL, startFastSandbox, volumeFolder, writeFile } from './helpers';
 
@@ -48,15 +49,7 @@ describe('provider process, launcher and CLI', () => {
 
   beforeAll(async () => {
     // The detached provider and the CLI run dist/: refuse to test a stale build.
-    const root = projectRoot();
-    const stale = ['src/provider', 'src/lib/provider', 'src/lib/openscale', 'src/lib/volumes']
-      .flatMap((d) => readdirSync(join(root, d)).filter((f) => f.endsWith('.ts')).map((f) => join(d, f)))
-      .concat(['src/cli/commands/provider.ts', 'src/cli/commands/monitor.ts'])
-      .filter((src) => {
-        const js = join(root, 'dist', src.replace(/\.ts$/, '.js'));
-        return !existsSync(js) || statSync(js).mtimeMs < statSync(join(root, src)).mtimeMs;
-      });
-    if (!existsSync(providerEntry()) || stale.length > 0) throw new Error(`dist/ is missing or older than ${stale.slice(0, 3).join(', ')}: run \`npx tsc -p .\` before these tests`);
+    assertBuilt(['src/provider', 'src/lib/provider', 'src/lib/openscale', 'src/lib/volumes', 'src/cli/commands/provider.ts', 'src/cli/commands/monitor.ts']);
     sb = await startFastSandbox();
     saved = process.env.RUNBOOK_SANDBOX_URL;
     process.env.RUNBOOK_SANDBOX_URL = sb.url;

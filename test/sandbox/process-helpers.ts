@@ -1,36 +1,16 @@
 /** Helpers for tests that run the sandbox as a real child process (restart, kill -9, launcher). */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { probeHealth, projectRoot } from '../../src/sandbox/launcher';
+import { assertBuilt as assertDistBuilt } from '../helpers/dist';
 
 const ROOT = projectRoot();
 export const SERVER_ENTRY = join(ROOT, 'dist', 'src', 'sandbox', 'main.js');
 
-/** The framework's own sources (service modules of other authors are checked by their own tests). */
-const CHECKED_SERVICES = new Set(['wml', 'volumes']);
-
-function sources(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const full = join(dir, name);
-    if (statSync(full).isDirectory()) {
-      if (dir.endsWith(join('sandbox', 'services')) && !CHECKED_SERVICES.has(name)) continue;
-      out.push(...sources(full));
-    }
-    else if (name.endsWith('.ts')) out.push(full);
-  }
-  return out;
-}
-
 /** Child-process tests run the compiled server: fail clearly when dist/ is missing or older than src/. */
 export function assertBuilt(): void {
-  const stale: string[] = [];
-  for (const src of [...sources(join(ROOT, 'src', 'sandbox')), ...sources(join(ROOT, 'src', 'lib', 'archive'))]) {
-    const js = join(ROOT, 'dist', relative(ROOT, src)).replace(/\.ts$/, '.js');
-    if (!existsSync(js) || statSync(js).mtimeMs < statSync(src).mtimeMs) stale.push(relative(ROOT, src));
-  }
-  if (stale.length > 0) throw new Error(`dist/ is missing or older than ${stale.slice(0, 3).join(', ')}: run \`npx tsc -p .\` before these tests`);
+  assertDistBuilt(['src/sandbox', 'src/lib/archive']);
 }
 
 export interface ChildSandbox {

@@ -6,7 +6,7 @@ import tls from 'node:tls';
 import { RunbookError } from '../errors';
 import { RemoteApiError } from '../http/errors';
 import { tlsConnectOptions } from '../http/tls';
-import { findProjectFile } from '../metadata/template';
+import { projectRoot } from '../util/project-root';
 import { Redactor } from '../redact';
 import { connect, type ProfileClients } from './connect';
 import { resolveProfile, type ConnectionProfile, type ProfileDescription, type ResolveProfileOptions } from './profile';
@@ -72,7 +72,7 @@ function inDuration(ms: number): string {
 }
 
 function defaultProjectRoot(): string {
-  return dirname(findProjectFile('package.json'));
+  return projectRoot();
 }
 
 /** Node.js version check. */

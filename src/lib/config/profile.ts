@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { ConfigError, RunbookError } from '../errors';
 import { REDACTED, Redactor } from '../redact';
+import { findProjectRoot } from '../util/project-root';
 import type { AuthKind } from '../http/auth';
 import type { TlsOptions } from '../http/tls';
 import { readEnv } from './env';
@@ -161,22 +161,6 @@ export interface ResolveProfileOptions {
   readonly homeDir?: string;
 }
 
-/** The nearest folder at or above `start` whose package.json is cpd-runbook's. */
-function projectRootFrom(start: string | undefined): string | undefined {
-  if (!start) return undefined;
-  let dir = resolve(start);
-  for (;;) {
-    try {
-      if ((JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string }).name === 'cpd-runbook') return dir;
-    } catch {
-      /* no package.json here */
-    }
-    const parent = dirname(dir);
-    if (parent === dir) return undefined;
-    dir = parent;
-  }
-}
-
 /**
  * Loads the sandbox launcher only when the sandbox profile is used, so that the library does not pull
  * in the sandbox otherwise. Under Node (CLI, tests) the sibling module is found directly; tslab only
@@ -185,7 +169,7 @@ function projectRootFrom(start: string | undefined): string | undefined {
 function loadSandboxLauncher(): SandboxLauncher {
   const candidates = ['../../sandbox/launcher'];
   for (const start of [typeof __dirname === 'string' ? __dirname : undefined, process.cwd()]) {
-    const root = projectRootFrom(start);
+    const root = start ? findProjectRoot(start) : undefined;
     const compiled = root ? join(root, 'dist', 'src', 'sandbox', 'launcher.js') : undefined;
     if (compiled && !candidates.includes(compiled)) candidates.push(compiled);
   }

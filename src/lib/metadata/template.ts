@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError, ValidationError } from '../errors';
+import { ValidationError } from '../errors';
+import { projectPath } from '../util/project-root';
 import { loadYaml } from './yaml';
 import { parseOrThrow } from './yaml-issues';
 import { DeploymentEntry, DeploymentMetadata, MonitorConfig, MonitorId, ResourceConfigs } from './schema';
@@ -106,21 +106,9 @@ export const DeploymentTemplateVariables = z.strictObject({
 });
 export type DeploymentTemplateVariables = z.input<typeof DeploymentTemplateVariables>;
 
-/** Finds a project file by walking up from this module (works from src/ and from dist/src/). */
-export function findProjectFile(relative: string, from: string = __dirname): string {
-  let dir = resolve(from);
-  for (;;) {
-    const candidate = join(dir, relative);
-    if (existsSync(candidate)) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) throw new ConfigError(`cannot find ${relative} in ${from} or any folder above it`);
-    dir = parent;
-  }
-}
-
 /** The path of the project's deployment metadata template. */
 export function deploymentTemplatePath(): string {
-  return findProjectFile(join('templates', 'deployment_metadata.yml'));
+  return projectPath('templates', 'deployment_metadata.yml');
 }
 
 /** A filled deployment entry: its key (the model asset id), the entry, and a one-entry document. */
