@@ -3,17 +3,17 @@
  * ensureSandbox() so that every notebook of a run (and child runs) shares one server and one state.
  * Kept light (no server code imported): notebooks load it through tslab.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { join, resolve } from 'node:path';
 import { ConfigError, RunbookError, TimeoutError, ValidationError } from '../lib/errors';
+import { isPidAlive, sleep, spawnDetachedNode, tailFile, terminatePid, withStartLock } from '../lib/util/detached-process';
 import { projectRoot } from '../lib/util/project-root';
 import { parseConfig, readConfigFile, defaultConfigFile, writeConfigFile, SANDBOX_DEMO_IAM_API_KEY, SANDBOX_DEMO_USER, SANDBOX_DEFAULT_VOLUME } from './config';
 import { formatZodIssues } from './errors';
 import { FaultSettings } from './faults';
 import { signJwt } from './jwt';
-import { canonicalStateDir, endpointPath, isPidAlive, SandboxEndpointFile } from './state-lock';
+import { canonicalStateDir, endpointPath, SandboxEndpointFile } from './state-lock';
 
 export { SANDBOX_DEMO_USER, SANDBOX_DEMO_IAM_API_KEY, SANDBOX_DEFAULT_VOLUME };
 
@@ -109,49 +109,6 @@ export async function findRunningSandbox(stateDir: string): Promise<SandboxHealt
   return health && health.instanceId === recorded.instanceId ? health : undefined;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function tail(file: string, lines = 15): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-/** Takes `<state>/start.lock` (O_EXCL); stale locks of dead processes are removed. */
-function tryStartLock(stateDir: string): boolean {
-  const file = join(stateDir, 'start.lock');
-  try {
-    const fd = openSync(file, 'wx');
-    try {
-      writeSync(fd, String(process.pid));
-    } finally {
-      closeSync(fd);
-    }
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
-  let holder = NaN;
-  try {
-    holder = Number(readFileSync(file, 'utf8').trim());
-  } catch {
-    return false; // being written or removed right now: try again
-  }
-  let age = 0;
-  try {
-    age = Date.now() - statSync(file).mtimeMs;
-  } catch {
-    return false;
-  }
-  // A lock of a dead process, or an unreadable one older than a few seconds, is stale.
-  if ((Number.isInteger(holder) && holder > 0 && !isPidAlive(holder)) || (!Number.isInteger(holder) && age > 5000)) {
-    rmSync(file, { force: true });
-  }
-  return false;
-}
-
 /**
  * A sandbox for the state dir, started if none runs: RUNBOOK_SANDBOX_URL when set and answering;
  * else the live server recorded in `<state>/sandbox.json`; else a new detached server process.
@@ -165,52 +122,22 @@ export async function ensureSandbox(opts: { stateDir?: string; port?: number; ti
   }
   const stateDir = canonicalStateDir(opts.stateDir ?? defaultStateDir());
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
-  for (;;) {
-    const running = await findRunningSandbox(stateDir);
-    if (running) return { url: running.url, pid: running.pid, stateDir, startedNow: false };
-    if (tryStartLock(stateDir)) {
-      try {
-        const again = await findRunningSandbox(stateDir);
-        if (again) return { url: again.url, pid: again.pid, stateDir, startedNow: false };
-        return await spawnServer(stateDir, opts.port ?? 0, deadline);
-      } finally {
-        rmSync(join(stateDir, 'start.lock'), { force: true });
-      }
-    }
-    if (Date.now() > deadline) throw new TimeoutError(`timed out waiting for another process to start the sandbox of ${stateDir}`);
-    await sleep(100);
-  }
+  const running = async (): Promise<SandboxEndpoint | undefined> => {
+    const found = await findRunningSandbox(stateDir);
+    return found && { url: found.url, pid: found.pid, stateDir, startedNow: false };
+  };
+  return withStartLock(join(stateDir, 'start.lock'), deadline - Date.now(), running, () => spawnServer(stateDir, opts.port ?? 0, deadline), `the sandbox of ${stateDir}`);
 }
 
 async function spawnServer(stateDir: string, port: number, deadline: number): Promise<SandboxEndpoint> {
   const entry = serverEntry();
   if (!existsSync(entry)) throw new ConfigError(`the sandbox is not built (${entry} is missing): run \`npm run build\``);
   const logFile = join(stateDir, 'sandbox.log');
-  try {
-    // Keep one previous log; the access log of a long-lived sandbox would otherwise grow forever.
-    if (statSync(logFile).size > 10 * 1024 * 1024) renameSync(logFile, `${logFile}.1`);
-  } catch {
-    /* no log yet */
-  }
-  const out = openSync(logFile, 'a');
-  let exited: string | undefined;
-  let child;
-  try {
-    child = spawn(process.execPath, [entry, '--state', stateDir, '--port', String(port)], {
-      detached: true,
-      stdio: ['ignore', out, out],
-      env: { ...process.env, RUNBOOK_SANDBOX_URL: '' },
-    });
-  } finally {
-    closeSync(out);
-  }
-  child.on('exit', (code, signal) => {
-    exited = signal ? `signal ${signal}` : `exit code ${code}`;
-  });
-  child.unref();
-  const pid = child.pid ?? 0;
+  const child = spawnDetachedNode(entry, ['--state', stateDir, '--port', String(port)], { logFile, env: { ...process.env, RUNBOOK_SANDBOX_URL: '' } });
+  const pid = child.pid;
   while (Date.now() < deadline) {
-    if (exited) throw new RunbookError('internal', `the sandbox server stopped during start-up (${exited}); ${logFile}:\n${tail(logFile)}`);
+    const exited = child.exited();
+    if (exited) throw new RunbookError('internal', `the sandbox server stopped during start-up (${exited}); ${logFile}:\n${tailFile(logFile)}`);
     const recorded = readEndpointFile(stateDir);
     if (recorded && recorded.pid === pid) {
       const health = await probeHealth(recorded.url);
@@ -223,7 +150,7 @@ async function spawnServer(stateDir: string, port: number, deadline: number): Pr
   } catch {
     /* gone */
   }
-  throw new TimeoutError(`the sandbox did not answer within the start-up timeout; ${logFile}:\n${tail(logFile)}`);
+  throw new TimeoutError(`the sandbox did not answer within the start-up timeout; ${logFile}:\n${tailFile(logFile)}`);
 }
 
 /** A short-lived admin token for the sandbox of `stateDir`, minted with its signing key (local files only). */
@@ -245,16 +172,7 @@ export async function stopSandbox(stateDir: string = defaultStateDir(), opts: { 
   if (!running) return { stopped: false };
   const pid = running.pid;
   if (pid === process.pid) throw new ConfigError(`the sandbox of ${dir} runs inside this process; close it there`);
-  process.kill(pid, 'SIGTERM');
-  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
-  while (isPidAlive(pid) && Date.now() < deadline) await sleep(50);
-  if (isPidAlive(pid)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
+  await terminatePid(pid, opts.timeoutMs ?? 10_000);
   return { stopped: true, pid };
 }
 

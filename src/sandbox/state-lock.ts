@@ -3,6 +3,7 @@ import { closeSync, openSync, readFileSync, realpathSync, rmSync, writeSync, mkd
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../lib/errors';
+import { isPidAlive } from '../lib/util/detached-process';
 
 /** `<state>/server.lock`: held (O_EXCL) by the one server that serves a state dir. */
 export const ServerLockFile = z.looseObject({ pid: z.number().int(), instanceId: z.string(), startedAt: z.string() });
@@ -25,16 +26,7 @@ export function endpointPath(stateDir: string): string {
   return join(stateDir, 'sandbox.json');
 }
 
-/** Whether a process with this pid exists (EPERM means it exists but is not ours). */
-export function isPidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { isPidAlive };
 
 /** State dirs held by servers in this process (a second in-process server on one dir is refused). */
 const heldHere = new Set<string>();

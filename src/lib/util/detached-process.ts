@@ -1,6 +1,6 @@
 /**
- * Generic pieces for a background server that many processes share (the provider launcher uses
- * them; they follow the sandbox launcher's design): pid liveness, an O_EXCL start lock that
+ * Generic pieces for a background server that many processes share (the sandbox and provider
+ * launchers use them): pid liveness, an O_EXCL start lock that
  * recovers from dead holders, spawning a detached Node script with its output in a log file, a
  * JSON GET with a short timeout for health checks, and the tail of a log for error messages.
  */
@@ -49,7 +49,8 @@ export function tryLockFile(file: string, staleMs = 5000): boolean {
   return false;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms: number): Promise<void> => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Runs `fn` holding the lock `file`, waiting for another holder up to `timeoutMs`. Before taking
