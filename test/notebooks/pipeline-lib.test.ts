@@ -161,6 +161,20 @@ describe('user configuration and the deployment entry', () => {
     expect(applied.entry!.openscale_subscription_id).toBe('sub-1');
   });
 
+  it('moves the entry of an earlier model version to the new model asset id, with what A2 and A3 recorded', async () => {
+    const meta = deploymentMetadata(new FileMetadataStore(join(tmp, 'rekey.yml'), deploymentMetadataCodec));
+    const s = await settings();
+    await writeDeploymentEntry(meta, 'asset-1', renderEntry(s, 'asset-1').entry);
+    await meta.update('asset-1', { openscale_subscription_id: 'sub-9', wmla_deployment: { deployment_url: 'http://edi/demo-1' } });
+    const other = renderEntry({ ...s, deployment_name: 'other-1' }, 'asset-x').entry;
+    await writeDeploymentEntry(meta, 'asset-x', other);
+    const moved = await writeDeploymentEntry(meta, 'asset-2', renderEntry(s, 'asset-2').entry);
+    expect(moved.superseded).toEqual(['asset-1']);
+    expect(Object.keys(moved.doc).sort()).toEqual(['asset-2', 'asset-x']);
+    expect(moved.entry).toMatchObject({ openscale_subscription_id: 'sub-9', wmla_deployment: { deployment_url: 'http://edi/demo-1' } });
+    expect((await writeDeploymentEntry(meta, 'asset-2', renderEntry(s, 'asset-2').entry))).toMatchObject({ changed: false, superseded: [] });
+  });
+
   it('keeps a recorded URL only for the same deployment name', () => {
     const stored = { ...renderEntry({ space_id: 's', model_name: 'm', deployment_name: 'a', inputs: checkLocalInputs({ model_path: model, dependency_path: deps, kernel_filename: 'kernel.py', deployment_name: 'a' }), resource_configs: { enable_gpus: false }, monitors: { volume_display_name: 'v', dir_gt: 'g', dir_pred: 'p', most_recent: {}, thresholds: {} } }, 'k').entry };
     stored.wmla_deployment = { ...stored.wmla_deployment, deployment_url: 'http://edi/a' };

@@ -151,19 +151,29 @@ export function withRecordedFields(entry: DeploymentEntryInput, stored: Deployme
 /**
  * Writes the entry under `key` in deployment_metadata.yml (runbook step 3): created, replaced with
  * the recorded fields kept ({@link withRecordedFields}), or left alone when equal (`changed: false`).
- * A read-modify-write that loses no concurrent update; plan mode records the change.
+ * One deployment has one entry: entries of other keys with the same EDI deployment name — the
+ * entry of an earlier version of the model, whose asset the upload replaced — are removed, and their
+ * recorded fields move to the new key (the predecessor left them behind with the same subscription
+ * id, §8.25). A read-modify-write that loses no concurrent update; plan mode records the change.
  */
-export function writeDeploymentEntry(
+export async function writeDeploymentEntry(
   meta: MetadataDocument<DeploymentEntry, DeploymentEntryInput>,
   key: string,
   entry: DeploymentEntryInput,
   opts: MutationOptions = {},
-): Promise<MetadataChange<DeploymentEntry>> {
-  return meta.mutate((doc) => {
-    const next = addEntry(doc, key, withRecordedFields(entry, doc[key] as DeploymentEntryInput | undefined) as DeploymentEntry, { overwrite: true, schema: DeploymentEntry, what: meta.what });
+): Promise<MetadataChange<DeploymentEntry> & { readonly superseded: readonly string[] }> {
+  let superseded: string[] = [];
+  const change = await meta.mutate((doc) => {
+    const name = entry.wmla_deployment.deployment_name;
+    superseded = Object.keys(doc).filter((k) => k !== key && name !== null && doc[k]!.wmla_deployment.deployment_name === name);
+    const previous = (doc[key] ?? (superseded.length ? doc[superseded[superseded.length - 1]!] : undefined)) as DeploymentEntryInput | undefined;
+    const rest: Record<string, DeploymentEntry> = {};
+    for (const [k, v] of Object.entries(doc)) if (!superseded.includes(k)) rest[k] = v;
+    const next = addEntry(rest, key, withRecordedFields(entry, previous) as DeploymentEntry, { overwrite: true, schema: DeploymentEntry, what: meta.what });
     // The canonical form (the stored one): the document compares equal when only key order differs.
     return canonicalize(next, DeploymentMetadata) as Record<string, DeploymentEntry>;
   }, { plan: opts.plan, target: key });
+  return { ...change, superseded };
 }
 
 /**
