@@ -1,7 +1,7 @@
 /**
  * Sandbox upload throughput: streams N MiB through the four-step data-asset upload (PUT url1, raw and
  * multipart) and prints the ratio against writing the same bytes straight to a file (fsync included),
- * both measured in this run. Run: `npx tsc -p . && node dist/bench/sandbox/upload.bench.js [MiB]`.
+ * both measured in this run. Run: `npm run build && node dist/bench/sandbox/upload.bench.js [MiB]`.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, promises as fsp, rmSync } from 'node:fs';

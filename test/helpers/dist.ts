@@ -21,5 +21,5 @@ export function assertBuilt(paths: readonly string[]): void {
       return !existsSync(js) || statSync(js).mtimeMs < statSync(src).mtimeMs;
     })
     .map((src) => relative(root, src));
-  if (stale.length > 0) throw new Error(`dist/ is missing or older than ${stale.slice(0, 3).join(', ')}: run \`npx tsc -p .\` before these tests`);
+  if (stale.length > 0) throw new Error(`dist/ is missing or older than ${stale.slice(0, 3).join(', ')}: run \`npm run build\` before these tests`);
 }
