@@ -117,13 +117,31 @@ const ok = (socket: Socket, body: string) =>
   socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: keep-alive\r\n\r\n${body}`);
 
 describe('HTTP client: a kept-alive connection closed by the server as a request goes out', () => {
-  it('sends a POST again on a new connection when the reused one is reset before any answer', async () => {
-    // Connection 1 answers its first request, then drops the second unanswered (the keep-alive race).
-    const s = await rawServer((conn, nth, socket) => (conn === 1 && nth === 2 ? socket.destroy() : ok(socket, JSON.stringify({ conn, nth }))));
+  it('sends a request that must not be repeated (POST) over a fresh connection, never a kept-alive one', async () => {
+    const s = await rawServer((conn, nth, socket) => ok(socket, JSON.stringify({ conn, nth })));
     const client = createHttpClient({ baseUrl: `http://127.0.0.1:${s.port}` });
     try {
-      expect(await client.request({ method: 'POST', path: '/runs', body: { a: 1 } })).toEqual({ conn: 1, nth: 1 });
-      expect(await client.request({ method: 'POST', path: '/runs', body: { a: 2 } })).toEqual({ conn: 2, nth: 1 });
+      await client.request({ path: '/a' });
+      await client.request({ method: 'POST', path: '/runs', body: { a: 1 } });
+      await client.request({ method: 'POST', path: '/runs', body: { a: 2 } });
+      await client.request({ path: '/b' });
+      // The GETs share connection 1; each POST gets its own, so no idle close can race it.
+      expect(s.requests.map((r) => [r.conn, r.nth, r.line.split(' ')[0]])).toEqual([
+        [1, 1, 'GET'], [2, 1, 'POST'], [3, 1, 'POST'], [1, 2, 'GET'],
+      ]);
+    } finally {
+      client.close();
+      s.server.close();
+    }
+  });
+
+  it('sends an idempotent request again at once when the reused connection is reset before any answer', async () => {
+    // Connection 1 answers its first request, then drops the second unanswered (the keep-alive race).
+    const s = await rawServer((conn, nth, socket) => (conn === 1 && nth === 2 ? socket.destroy() : ok(socket, JSON.stringify({ conn, nth }))));
+    const client = createHttpClient({ baseUrl: `http://127.0.0.1:${s.port}`, retry: { retries: 0 } });
+    try {
+      expect(await client.request({ path: '/a' })).toEqual({ conn: 1, nth: 1 });
+      expect(await client.request({ method: 'PUT', path: '/b', body: { a: 2 } })).toEqual({ conn: 2, nth: 1 });
       expect(s.requests.map((r) => [r.conn, r.nth])).toEqual([[1, 1], [1, 2], [2, 1]]);
     } finally {
       client.close();
@@ -131,7 +149,7 @@ describe('HTTP client: a kept-alive connection closed by the server as a request
     }
   });
 
-  it('does not send a POST again when a fresh connection is reset (the server may have acted on it)', async () => {
+  it('does not send a POST again when its connection is reset (the server may have acted on it)', async () => {
     const s = await rawServer((_conn, _nth, socket) => socket.destroy());
     const client = createHttpClient({ baseUrl: `http://127.0.0.1:${s.port}` });
     try {
@@ -147,10 +165,10 @@ describe('HTTP client: a kept-alive connection closed by the server as a request
 
   it('sends again only once: a second reset of the new connection is an error', async () => {
     const s = await rawServer((conn, nth, socket) => (conn === 1 && nth === 1 ? ok(socket, '{}') : socket.destroy()));
-    const client = createHttpClient({ baseUrl: `http://127.0.0.1:${s.port}` });
+    const client = createHttpClient({ baseUrl: `http://127.0.0.1:${s.port}`, retry: { retries: 0 } });
     try {
-      await client.request({ method: 'POST', path: '/a', body: {} });
-      await expect(client.request({ method: 'POST', path: '/b', body: {} })).rejects.toThrow(RemoteApiError);
+      await client.request({ path: '/a' });
+      await expect(client.request({ path: '/b' })).rejects.toThrow(RemoteApiError);
       expect(s.requests.map((r) => [r.conn, r.nth])).toEqual([[1, 1], [1, 2], [2, 1]]);
     } finally {
       client.close();

@@ -10,7 +10,7 @@ import { Redactor } from '../redact';
 import type { TokenProvider } from './auth';
 import { InvalidResponseError, isSecretParam, parseErrorBody, RemoteApiError, safeUrl } from './errors';
 import { DEFAULT_RETRY_POLICY, isIdempotentMethod, isRetryableStatus, isTransientNetworkCode, parseRetryAfter, retryDelay, type RetryPolicy } from './retry';
-import { createAgents, type TlsOptions } from './tls';
+import { createAgents, type ClientAgents, type TlsOptions } from './tls';
 
 /** HTTP methods the client sends. */
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
@@ -133,8 +133,8 @@ class NetFailure extends Error {
     readonly userAborted = false,
     /**
      * The request went out on a kept-alive connection the server closed at that moment (reset
-     * before any answer): the server never read it, so it may be sent again whatever its method
-     * (Node's documented `request.reusedSocket` case; a 5 s server keep-alive meets every pause).
+     * before any answer; Node's documented `request.reusedSocket` case — a 5 s server keep-alive
+     * meets every pause between notebook cells): it is sent once more at once.
      */
     readonly staleConnection = false,
   ) {
@@ -271,7 +271,7 @@ class AxiosHttpClient implements HttpClient {
   private readonly policy: RetryPolicy;
   private readonly timeoutMs: number;
   private readonly baseOrigin: string;
-  private readonly agents: ReturnType<typeof createAgents>;
+  private readonly agents: ClientAgents;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
 
@@ -320,8 +320,7 @@ class AxiosHttpClient implements HttpClient {
   }
 
   close(): void {
-    this.agents.httpAgent.destroy();
-    this.agents.httpsAgent.destroy();
+    for (const agent of Object.values(this.agents)) agent.destroy();
   }
 
   async request<T = unknown>(opts: RequestOptions<T>): Promise<T> {
@@ -355,13 +354,15 @@ class AxiosHttpClient implements HttpClient {
       let payload: Buffer | undefined;
       sends++;
       try {
-        res = await this.exchange(method, url, body, token, opts);
+        res = await this.exchange(method, url, body, token, opts, retryEligible);
         const streamOk = responseType === 'stream' && this.accepted(res.status, opts) && !REDIRECTS.has(res.status);
         if (!streamOk) payload = await this.readAll(res, this.accepted(res.status, opts) ? Infinity : ERROR_BODY_LIMIT);
         else res.idle.stop();
       } catch (err) {
         if (!(err instanceof NetFailure)) throw err;
-        if (err.staleConnection && canResend() && !staleResent) {
+        // A reused connection the server closed as the request went out: the server never read it.
+        // Only retry-eligible requests travel on reused connections (see exchange), so this is safe.
+        if (err.staleConnection && retryEligible && canResend() && !staleResent) {
           staleResent = true;
           sends--;
           continue;
@@ -469,7 +470,7 @@ class AxiosHttpClient implements HttpClient {
     return json;
   }
 
-  private async exchange(method: HttpMethod, url: string, body: PreparedBody, token: string | undefined, opts: RequestOptions<unknown>): Promise<RawResponse> {
+  private async exchange(method: HttpMethod, url: string, body: PreparedBody, token: string | undefined, opts: RequestOptions<unknown>, reuseConnection: boolean): Promise<RawResponse> {
     const controller = new AbortController();
     let timedOut = false;
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
@@ -513,7 +514,8 @@ class AxiosHttpClient implements HttpClient {
     };
     if (opts.signal?.aborted) throw fail(new Error('aborted'));
     try {
-      const res = await this.axios.request({ method, url, data, headers, signal: controller.signal });
+      const agents = reuseConnection ? {} : { httpAgent: this.agents.freshHttpAgent, httpsAgent: this.agents.freshHttpsAgent };
+      const res = await this.axios.request({ method, url, data, headers, signal: controller.signal, ...agents });
       idle.touch();
       const stream = res.data as Readable;
       // No 'data' listener here: it would start the flow before the reader is attached.

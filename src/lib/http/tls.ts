@@ -36,15 +36,27 @@ export function tlsConnectOptions(tls: TlsOptions = {}): { ca?: string[]; reject
   return { rejectUnauthorized: true };
 }
 
+/** The agents of a client: kept-alive ones, and fresh-connection ones for requests that must not be re-sent. */
+export interface ClientAgents {
+  readonly httpAgent: http.Agent;
+  readonly httpsAgent: https.Agent;
+  readonly freshHttpAgent: http.Agent;
+  readonly freshHttpsAgent: https.Agent;
+}
+
 /**
  * HTTP and HTTPS agents for a client. Keep-alive is on (CPD sessions make many calls to one host).
- * With `insecure`, `onWarning` receives {@link INSECURE_TLS_WARNING} once.
+ * A request that cannot safely be sent twice goes over a fresh connection: a kept-alive one may be
+ * closed by the server's idle timeout just as the request goes out, and then nobody knows whether
+ * the server acted on it. With `insecure`, `onWarning` receives {@link INSECURE_TLS_WARNING} once.
  */
-export function createAgents(tls: TlsOptions = {}, onWarning?: (message: string) => void): { httpAgent: http.Agent; httpsAgent: https.Agent } {
+export function createAgents(tls: TlsOptions = {}, onWarning?: (message: string) => void): ClientAgents {
   const options = tlsConnectOptions(tls);
   if (tls.insecure) onWarning?.(INSECURE_TLS_WARNING);
   return {
     httpAgent: new http.Agent({ keepAlive: true }),
     httpsAgent: new https.Agent({ keepAlive: true, ...options }),
+    freshHttpAgent: new http.Agent({ keepAlive: false }),
+    freshHttpsAgent: new https.Agent({ keepAlive: false, ...options }),
   };
 }
