@@ -147,7 +147,9 @@ describe('provider process, launcher and CLI', () => {
   });
 
   it('serves in the foreground until Ctrl-C', async () => {
-    const child = spawn(process.execPath, [CLI, 'provider', 'serve', '--metadata', metadataFile, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // jest gives each test file its own copy of process.env: pass it on, or the child would not see RUNBOOK_SANDBOX_URL
+    // and would start a sandbox of its own on the default state dir.
+    const child = spawn(process.execPath, [CLI, 'provider', 'serve', '--metadata', metadataFile, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
     started.push(child.pid!);
     const url = await new Promise<string>((resolve, reject) => {
       let out = '';
