@@ -3,6 +3,7 @@ import { RunbookError } from '../lib/errors';
 import type { RunResult } from './result';
 import { runNotebook, type RunOptions } from './run';
 
+/** Options of {@link runNotebooks}: those of a single run, except the paths and run id, which are set per notebook. */
 export interface BatchOptions extends Omit<RunOptions, 'input' | 'output' | 'runId'> {
   /** How many notebooks run at once, each on its own kernel (a kernel needs ~300 MB). Default 1. */
   jobs?: number;

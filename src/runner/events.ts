@@ -29,4 +29,5 @@ export type RunEvent =
   | { type: 'saved'; runId: string; path: string }
   | { type: 'run-end'; runId: string; result: RunResult };
 
+/** Receives a run's events synchronously, in order; it should return quickly (the run waits for it), and what it throws is ignored. */
 export type RunEventListener = (event: RunEvent) => void;

@@ -18,6 +18,7 @@ export const LedgerEntrySchema = z.object({
   failure: z.string().optional(),
   parent_run_id: z.string().optional(),
 });
+/** One parsed line of the run ledger (see {@link LedgerEntrySchema}). */
 export type LedgerEntry = z.infer<typeof LedgerEntrySchema>;
 
 /** `$RUNBOOK_LEDGER`, else `<project root>/runs/ledger.jsonl`. */

@@ -30,6 +30,7 @@ export interface ErrorOutput {
   evalue: string;
   traceback: string[];
 }
+/** A code cell output, by `output_type`. */
 export type Output = StreamOutput | DisplayDataOutput | ExecuteResultOutput | ErrorOutput;
 
 export interface CellBase {
@@ -50,8 +51,10 @@ export interface RawCell extends CellBase {
   cell_type: 'raw';
   attachments?: Record<string, MimeBundle>;
 }
+/** A notebook cell, by `cell_type`. */
 export type Cell = CodeCell | MarkdownCell | RawCell;
 
+/** An nbformat 4 notebook; unknown metadata is kept as it was read. */
 export interface Notebook {
   nbformat: 4;
   nbformat_minor: number;

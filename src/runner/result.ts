@@ -14,6 +14,7 @@ export type RunStatus =
   /** A bug or an environment problem (e.g. the output path cannot be written). */
   | 'internal';
 
+/** The process exit code of `runbook run` for each way a run can end. */
 export const EXIT_CODE_BY_STATUS: Record<RunStatus, ExitCode> = {
   ok: ExitCode.ok,
   'cell-error': ExitCode.cellError,
@@ -39,6 +40,7 @@ export type CellStatus =
   /** The run stopped before reaching it. */
   | 'not-run';
 
+/** One cell of a run: its status, timings and error, if any. */
 export interface CellResult {
   /** Index in the saved notebook's cells (before the error banner is inserted). */
   index: number;
@@ -56,6 +58,7 @@ export interface CellResult {
   error?: { ename: string; evalue: string };
 }
 
+/** Why a run did not succeed, with the cell where it stopped when there is one. */
 export interface RunFailure {
   kind: Exclude<RunStatus, 'ok'>;
   /** One line, redacted. */
@@ -66,6 +69,7 @@ export interface RunFailure {
   issues?: { path: string; message: string }[];
 }
 
+/** How a notebook run went, cell by cell (what `runbook run --json` prints and the ledger line is made from). */
 export interface RunResult {
   runId: string;
   status: RunStatus;

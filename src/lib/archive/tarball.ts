@@ -12,6 +12,7 @@ import { Parser, create as tarCreate, type ReadEntry } from 'tar';
 import { ValidationError } from '../errors';
 import { safeRelativePath } from './safe-path';
 
+/** Limits of {@link extractTarSafely}: an archive over either is refused (ValidationError) rather than filling the disk. */
 export interface ExtractOptions {
   /** Most entries accepted (default 100 000). */
   maxEntries?: number;
@@ -19,6 +20,7 @@ export interface ExtractOptions {
   maxBytes?: number;
 }
 
+/** What {@link extractTarSafely} wrote: entries by kind (symbolic and hard links together) and file bytes. */
 export interface ExtractResult {
   files: number;
   directories: number;
@@ -188,6 +190,7 @@ export async function extractTarSafely(source: string | Readable, destDir: strin
   }
 }
 
+/** Options of {@link createTarGz} and {@link writeTarGz}. */
 export interface CreateTarOptions {
   /** Put the folder itself at the top of the archive (`<name>/…`) instead of its contents. */
   includeFolder?: boolean;

@@ -17,6 +17,7 @@ async function walk(dir: string, prefix: string, out: { real: string; name: stri
   }
 }
 
+/** Options of {@link zipFolder}. */
 export interface ZipFolderOptions {
   /** Put the folder itself at the top of the archive (`<name>/…`) instead of its contents. */
   includeFolder?: boolean;

@@ -124,10 +124,12 @@ export class ConnectionProfile {
     return { name: this.name, kind: this.kind, fields };
   }
 
+  /** `JSON.stringify` of a profile gives {@link describe}'s secret-free form, never the credentials. */
   toJSON(): ProfileDescription {
     return this.describe();
   }
 
+  /** What `console.log` and the notebook display show: the described fields, secrets masked. */
   [inspect.custom](): string {
     const d = this.describe();
     return `ConnectionProfile ${d.name} (${d.kind}) { ${d.fields.map((f) => `${f.field}: ${f.value}`).join(', ')} }`;
@@ -144,6 +146,7 @@ export interface SandboxEndpoint {
 
 /** The parts of the sandbox launcher the sandbox profile uses. */
 export interface SandboxLauncher {
+  /** A sandbox for the state folder: the one already running there (or at RUNBOOK_SANDBOX_URL), else a newly started detached one. */
   ensureSandbox(opts?: { stateDir?: string; port?: number }): Promise<SandboxEndpoint>;
   readonly SANDBOX_DEMO_USER: { readonly username: string; readonly apiKey: string; readonly password: string };
 }

@@ -32,7 +32,7 @@ export interface TokenProvider {
   invalidate(token: string): void;
   /** The current token's expiry and subject, if a token was obtained. */
   info(): TokenInfo | undefined;
-  /** The credential values this provider holds, for a {@link Redactor}. */
+  /** The credential values this provider holds, for a {@link "lib/redact"!Redactor | Redactor}. */
   secrets(): string[];
 }
 

@@ -95,9 +95,11 @@ export interface HttpClientOptions {
   readonly redactor?: Redactor;
   /** Receives warnings (the insecure-TLS warning); the library prints nothing itself. */
   readonly onWarning?: (message: string) => void;
+  /** Called before each wait for a retry (also a download started over after a broken stream), e.g. to log it; the client prints nothing itself. */
   readonly onRetry?: (info: RetryInfo) => void;
-  /** For tests: replace the timer and the jitter source. */
+  /** For tests: replaces the timer of the retry waits. */
   readonly sleep?: (ms: number) => Promise<void>;
+  /** For tests: the backoff's jitter source, a number in [0, 1) (default Math.random). */
   readonly random?: () => number;
 }
 
@@ -105,6 +107,7 @@ export interface HttpClientOptions {
 export interface DownloadOptions extends Omit<RequestOptions<never>, 'responseType' | 'schema' | 'body' | 'method'> {
   /** Where to write; the file appears only when complete (written to a temporary sibling, then renamed). */
   readonly file: string;
+  /** Called as bytes arrive; `totalBytes` is undefined when the length is not known (no or compressed Content-Length); a download started over counts from 0 again. */
   readonly onProgress?: (receivedBytes: number, totalBytes?: number) => void;
 }
 

@@ -178,6 +178,7 @@ export const DeploymentEntry = z.strictObject(
   expected('a deployment entry mapping (model_asset, deployment_space_id, openscale_custom_metric_provider, wmla_deployment, ...)'),
 );
 export type DeploymentEntry = z.infer<typeof DeploymentEntry>;
+/** What a person or caller may write for a {@link DeploymentEntry}: `resource_configs.enable_gpus` may still be `'True'`/`'False'`. */
 export type DeploymentEntryInput = z.input<typeof DeploymentEntry>;
 
 /** The whole `deployment_metadata.yml`: entries keyed by model asset id. */

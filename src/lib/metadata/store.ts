@@ -61,8 +61,9 @@ export interface UpdateOptions {
   readonly maxDelayMs?: number;
   /** Called after each conflict, before waiting. */
   readonly onConflict?: (attempt: number, error: ConflictError) => void;
-  /** For tests: replaces the timer and the random source. */
+  /** For tests: replaces the timer of the waits between attempts. */
   readonly sleep?: (ms: number) => Promise<void>;
+  /** For tests: the jitter source of those waits, a number in [0, 1) (default Math.random). */
   readonly random?: () => number;
 }
 

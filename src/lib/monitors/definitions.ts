@@ -10,6 +10,7 @@ export type ThresholdDirection = 'lower' | 'upper';
 /** percent: 0–100; fraction: 0–1; count: a non-negative integer. */
 export type MetricUnit = 'percent' | 'fraction' | 'count';
 
+/** One metric of a monitor: its published name, unit and the threshold used when a deployment sets none. */
 export interface MetricSpec {
   /** The metric name in the monitor definition (what the provider publishes). */
   readonly name: string;
@@ -18,6 +19,7 @@ export interface MetricSpec {
   readonly defaultThreshold: { readonly direction: ThresholdDirection; readonly value: number };
 }
 
+/** A custom monitor as the runbook registers it in OpenScale (see {@link SEGMENTATION_MONITOR}, {@link GENERIC_MONITOR}). */
 export interface MonitorSpec {
   /** Display name in OpenScale; the monitor id is derived from it. */
   readonly name: string;

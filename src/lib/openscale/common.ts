@@ -68,6 +68,7 @@ export interface WaitOptions {
   readonly signal?: AbortSignal;
 }
 
+/** How long a wait polls before its TimeoutError when {@link WaitOptions.timeoutMs} is not given: 5 minutes. */
 export const DEFAULT_WAIT_MS = 5 * 60 * 1000;
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

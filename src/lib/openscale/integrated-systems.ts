@@ -11,10 +11,12 @@ import { isCredentialName, REDACTED } from '../redact';
 import { PLANNED_ID, type MutationOptions } from '../plan';
 import { DuplicateResourceError, JSON_PATCH, type Ensured, type OpenScaleHttp } from './common';
 
+/** Integrated systems (custom metrics providers among them), optionally of one type. */
 export async function listIntegratedSystems(os: OpenScaleHttp, type?: IntegratedSystemType): Promise<IntegratedSystem[]> {
   return (await os.request({ path: '/v2/integrated_systems', query: { type }, schema: IntegratedSystemCollection })).integrated_systems;
 }
 
+/** One integrated system by id; a missing one is a RemoteApiError with status 404. */
 export async function getIntegratedSystem(os: OpenScaleHttp, id: string): Promise<IntegratedSystem> {
   return os.request({ path: `/v2/integrated_systems/${encodeURIComponent(id)}`, schema: IntegratedSystem });
 }

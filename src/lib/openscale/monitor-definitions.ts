@@ -5,6 +5,7 @@ import type { ThresholdMap } from '../thresholds/schema';
 import { sameNumber, toDefinitionMetrics } from '../thresholds/wire';
 import { getOptional, type Ensured, type OpenScaleHttp } from './common';
 
+/** Every monitor definition of the service instance: OpenScale's built-in ones and custom ones. */
 export async function listMonitorDefinitions(os: OpenScaleHttp): Promise<MonitorDefinition[]> {
   return (await os.request({ path: '/v2/monitor_definitions', schema: MonitorDefinitionCollection })).monitor_definitions;
 }

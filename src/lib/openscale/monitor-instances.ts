@@ -25,6 +25,10 @@ export interface MonitorInstanceFilter {
   readonly dataMartId?: string;
 }
 
+/**
+ * Monitor instances, narrowed by definition, subscription and data mart when given. The filters are
+ * applied again to the answer, so a service that ignores a query parameter cannot widen the result.
+ */
 export async function listMonitorInstances(os: OpenScaleHttp, filter: MonitorInstanceFilter = {}): Promise<MonitorInstance[]> {
   const res = await os.request({
     path: '/v2/monitor_instances',
@@ -36,7 +40,6 @@ export async function listMonitorInstances(os: OpenScaleHttp, filter: MonitorIns
     },
     schema: MonitorInstanceCollection,
   });
-  // Filter again: a service that ignores a query parameter must not widen the result.
   return res.monitor_instances.filter(
     (m) =>
       (!filter.monitorDefinitionId || m.entity.monitor_definition_id === filter.monitorDefinitionId) &&
@@ -44,6 +47,7 @@ export async function listMonitorInstances(os: OpenScaleHttp, filter: MonitorIns
   );
 }
 
+/** One monitor instance by id; a missing one is a RemoteApiError with status 404. */
 export async function getMonitorInstance(os: OpenScaleHttp, id: string): Promise<MonitorInstance> {
   return os.request({ path: `/v2/monitor_instances/${encodeURIComponent(id)}`, schema: MonitorInstance });
 }

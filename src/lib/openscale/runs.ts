@@ -39,6 +39,7 @@ export async function startRun(os: OpenScaleHttp, instanceId: string, options: S
   return { id: run.metadata.id, planned: false, run };
 }
 
+/** One evaluation run of a monitor instance, in whatever state it is now (see {@link waitForRun} to wait for the end). */
 export async function getRun(os: OpenScaleHttp, instanceId: string, runId: string): Promise<MonitoringRun> {
   return os.request({ path: `${runsPath(instanceId)}/${encodeURIComponent(runId)}`, schema: MonitoringRun });
 }

@@ -17,6 +17,7 @@ export async function findServiceProvidersByName(os: OpenScaleHttp, name: string
   return (await listServiceProviders(os, { serviceType })).filter((p) => p.entity.name === name && (!serviceType || p.entity.service_type === serviceType));
 }
 
+/** One service provider by id; a missing one is a RemoteApiError with status 404. */
 export async function getServiceProvider(os: OpenScaleHttp, id: string): Promise<ServiceProvider> {
   return os.request({ path: `/v2/service_providers/${encodeURIComponent(id)}`, schema: ServiceProvider });
 }

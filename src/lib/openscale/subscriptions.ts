@@ -15,6 +15,7 @@ export interface SubscriptionFilter {
   readonly serviceProviderId?: string;
 }
 
+/** The subscriptions of the service instance, narrowed by data mart and service provider when given. */
 export async function listSubscriptions(os: OpenScaleHttp, filter: SubscriptionFilter = {}): Promise<Subscription[]> {
   const res = await os.request({
     path: '/v2/subscriptions',
@@ -45,6 +46,7 @@ export async function findSubscriptionByName(os: OpenScaleHttp, name: string): P
   return found[0];
 }
 
+/** One subscription by id; a missing one is a RemoteApiError with status 404. */
 export async function getSubscription(os: OpenScaleHttp, id: string): Promise<Subscription> {
   return os.request({ path: `/v2/subscriptions/${encodeURIComponent(id)}`, schema: Subscription });
 }

@@ -30,6 +30,7 @@ export interface BearerVerifierOptions {
   readonly ttlMs?: number;
   /** How long a rejected token stays rejected (default 30 s). */
   readonly negativeTtlMs?: number;
+  /** For tests: the clock (milliseconds, default Date.now) the cache lifetimes are measured on. */
   readonly now?: () => number;
   /** Tokens seen are added, so they never reach a log. */
   readonly redactor?: Redactor;

@@ -21,6 +21,10 @@ export interface MonitorKindRules {
   readonly prefixes?: Readonly<Record<string, MonitorKind>>;
 }
 
+/**
+ * The runbook's two monitors by id prefix, so that definitions registered under a suffixed name
+ * (`segmentation_metrics_v2`) still reach their computation.
+ */
 export const DEFAULT_MONITOR_KIND_RULES: MonitorKindRules = {
   prefixes: { [SEGMENTATION_MONITOR.id]: 'segmentation', [GENERIC_MONITOR.id]: 'generic' },
 };

@@ -11,7 +11,7 @@ import { safeRelativePath } from '../archive/safe-path';
 import { DirectoryListingResponse, parseLastModified, VOLUME_UPLOAD_FIELD, VolumeWriteResponse } from '../contracts/volumes';
 import { ValidationError } from '../errors';
 import { RemoteApiError } from '../http/errors';
-import type { HttpClient, RetryInfo } from '../http/client';
+import type { HttpClient } from '../http/client';
 import type { MutationOptions } from '../plan';
 import { mapLimit } from '../util/map-limit';
 import { multipartFile } from './multipart';
@@ -128,8 +128,8 @@ export interface TransferProgress {
 export interface UploadOptions extends MutationOptions {
   /** Files sent at once for a folder (default {@link DEFAULT_TRANSFER_CONCURRENCY}). */
   readonly concurrency?: number;
+  /** Called per file when it starts and when it is sent (`done`); files of a folder report interleaved. */
   readonly onProgress?: (p: TransferProgress) => void;
-  readonly onRetry?: (info: RetryInfo) => void;
   readonly signal?: AbortSignal;
 }
 
@@ -203,6 +203,7 @@ export async function uploadToVolume(cpd: HttpClient, volume: string, localPath:
 /** Options of downloads. */
 export interface DownloadOptions {
   readonly concurrency?: number;
+  /** Called per file as bytes arrive and once more when it is complete (`done`). */
   readonly onProgress?: (p: TransferProgress) => void;
   readonly signal?: AbortSignal;
 }

@@ -82,6 +82,7 @@ export interface UploadOptions extends MutationOptions {
   readonly tags?: readonly string[];
   /** Folders only: deflate the zip entries (default true); false stores them (faster for compressed weights). */
   readonly compress?: boolean;
+  /** Called through the phases of the upload (fingerprint, bytes sent, verification); see {@link TransferProgress}. */
   readonly onProgress?: (p: TransferProgress) => void;
   readonly signal?: AbortSignal;
 }
@@ -109,6 +110,7 @@ export interface UploadResult {
 
 /** Options of {@link DataAssets.download}. */
 export interface DownloadOptions {
+  /** Called as bytes arrive (and while the checksum is verified); see {@link TransferProgress}. */
   readonly onProgress?: (p: TransferProgress) => void;
   readonly signal?: AbortSignal;
   /** Abort when no byte arrives for this long (default 60 s). */

@@ -105,7 +105,7 @@ export class WmlClient {
     return out.sort(byCreation);
   }
 
-  /** One space by id; a 404 is a {@link RemoteApiError}. */
+  /** One space by id; a 404 is a {@link "lib/http"!RemoteApiError | RemoteApiError}. */
   async getSpace(id: string): Promise<SpaceInfo> {
     const raw = await call(this.ctx, { path: `/v2/spaces/${encodeURIComponent(id)}`, schema: Space });
     this.ctx.clock.observe(raw.metadata.created_at);

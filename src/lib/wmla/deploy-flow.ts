@@ -33,7 +33,9 @@ export interface DeployFromMetadataOptions extends MutationOptions {
   readonly stopIfRunning?: boolean;
   /** Limit of the readiness wait (default 5 min). */
   readonly readyTimeoutMs?: number;
+  /** Called as each step begins (also in plan mode), with a one-line description of what it does. */
   readonly onStep?: (step: DeployStep, detail: string) => void;
+  /** Passed on to the readiness wait ({@link ReadyOptions.onProgress}). */
   readonly onProgress?: (p: ReadyProgress) => void;
 }
 

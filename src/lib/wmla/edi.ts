@@ -104,6 +104,7 @@ export interface ReadyOptions {
   /** Default 5 min (the predecessor waited 60 × 5 s). */
   readonly timeoutMs?: number;
   readonly pollMs?: number;
+  /** Called after every poll with the instance state and its kernels' statuses. */
   readonly onProgress?: (p: ReadyProgress) => void;
   readonly signal?: AbortSignal;
 }

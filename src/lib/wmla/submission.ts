@@ -16,7 +16,7 @@ import { checkEntryName, copyTree, describeFolder, expandPattern, hasGlob } from
 import { insertPythonBlock, PROCESS_GROUP_SNIPPET, secretEnvSnippet } from './python-patch';
 import { invalid, parseOptions } from './validate';
 
-/** The file inside a submission folder that carries {@link SubmissionFolderOptions.secretEnv}. */
+/** The file inside a submission folder that carries the `secretEnv` of {@link SubmissionFolderOptions} (JSON, read by the patched script). */
 export const SECRET_ENV_FILE = '.runbook-env.json';
 
 /** Frameworks whose main script must join a torch process group itself. */

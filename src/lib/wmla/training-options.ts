@@ -78,6 +78,7 @@ export const TrainingOptions = z
     }
   });
 export type TrainingOptions = z.output<typeof TrainingOptions>;
+/** What callers pass to {@link parseTrainingOptions}: defaulted fields such as `scriptArgs` may be left out. */
 export type TrainingOptionsInput = z.input<typeof TrainingOptions>;
 
 /** Option key → flag, in the order flags are written. `framework` comes first, as dlicmd requires. */
