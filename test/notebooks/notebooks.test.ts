@@ -1,13 +1,12 @@
 /**
  * The committed notebooks, checked without running them: form (valid nbformat 4.5, no outputs),
  * parameters (typed, commented, no secrets), and the TypeScript that tslab would only reject at run
- * time (folder imports, shorthand properties of earlier cells' variables, diagnostics of its own
- * TypeScript 5.0 without strict mode).
+ * time (folder imports, shorthand properties of earlier cells' variables). What they import is
+ * compiled under tslab's TypeScript 5.0 in tslab-compat.test.ts.
  */
 import { describe, expect, it } from '@jest/globals';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
-import type ts from 'typescript';
+import { join, resolve } from 'node:path';
 import { isCredentialName } from '../../src/lib/redact';
 import { parseNotebook } from '../../src/runner/notebook';
 import { inspectParameters } from '../../src/runner/parameters/index';
@@ -68,54 +67,5 @@ describe('the runbook notebooks', () => {
       const isFile = existsSync(`${base}.ts`) || (existsSync(base) && statSync(base).isFile());
       expect({ spec, isFile }).toEqual({ spec, isFile: true });
     }
-  });
-});
-
-describe('what the notebooks import, compiled as tslab compiles it', () => {
-  it('has no diagnostics under tslab\'s TypeScript 5.0 and no run-time folder imports', () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const tsl = require('@tslab/typescript-for-tslab') as typeof ts;
-    expect(tsl.version).toMatch(/^5\.0\./);
-    const roots = [...new Set(NOTEBOOKS.flatMap((f) => codeCells(read(f)).flatMap(localImports)))].map((spec) => {
-      const base = join(ROOT, spec);
-      return existsSync(`${base}.ts`) ? `${base}.ts` : base;
-    });
-    const options: ts.CompilerOptions = {
-      module: tsl.ModuleKind.ESNext,
-      moduleResolution: tsl.ModuleResolutionKind.Node10,
-      esModuleInterop: true,
-      target: tsl.ScriptTarget.ES2022,
-      lib: ['lib.es2022.d.ts'],
-      experimentalDecorators: true,
-      resolveJsonModule: true,
-      allowJs: true,
-      checkJs: true,
-      skipLibCheck: true,
-      rootDir: ROOT,
-      noEmit: true,
-      types: ['node'],
-    };
-    const program = tsl.createProgram(roots, options);
-    const diagnostics = tsl.getPreEmitDiagnostics(program).map((d) => {
-      const where = d.file && d.start !== undefined ? `${relative(ROOT, d.file.fileName)}:${d.file.getLineAndCharacterOfPosition(d.start).line + 1}` : '';
-      return `${where} ${tsl.flattenDiagnosticMessageText(d.messageText, ' ')}`;
-    });
-    expect(diagnostics).toEqual([]);
-
-    // tslab loads a module's relative imports as files: `./x` must not mean `./x/index.ts` (type-only imports are erased).
-    const folderImports: string[] = [];
-    for (const sf of program.getSourceFiles()) {
-      if (!sf.fileName.startsWith(join(ROOT, 'src')) || sf.fileName.endsWith('.d.ts')) continue;
-      for (const st of sf.statements) {
-        if (!tsl.isImportDeclaration(st) && !tsl.isExportDeclaration(st)) continue;
-        if (!st.moduleSpecifier || !tsl.isStringLiteral(st.moduleSpecifier)) continue;
-        const typeOnly = tsl.isImportDeclaration(st) ? Boolean(st.importClause?.isTypeOnly) : st.isTypeOnly;
-        const spec = st.moduleSpecifier.text;
-        if (typeOnly || !spec.startsWith('.')) continue;
-        const target = join(dirname(sf.fileName), spec);
-        if (!existsSync(`${target}.ts`) && existsSync(join(target, 'index.ts'))) folderImports.push(`${relative(ROOT, sf.fileName)}: '${spec}'`);
-      }
-    }
-    expect(folderImports).toEqual([]);
   });
 });
