@@ -14,12 +14,14 @@ import {
   contentRevision,
   deepMerge,
   deleteEntry,
+  deploymentMetadata,
   deploymentMetadataCodec,
   monitorMetadataCodec,
   updateEntry,
   updateWithRetry,
   type MetadataStore,
 } from '../../src/lib/metadata';
+import { Plan } from '../../src/lib/plan';
 import { sampleEntry } from './fixtures/metadata';
 
 const run = promisify(execFile);
@@ -192,6 +194,24 @@ describe('updateWithRetry', () => {
     expect(r).toMatchObject({ changed: false, revision: rev, attempts: 1 });
   });
 
+  it('does not write when only the order of keys differs (the stored form is canonical)', async () => {
+    const path = join(dir, 'reordered.yml');
+    const store = new FileMetadataStore(path, deploymentMetadataCodec);
+    const rev = await store.write({ a: DeploymentEntry.parse(sampleEntry()), b: DeploymentEntry.parse(sampleEntry()) }, null);
+    const text = readFileSync(path, 'utf8');
+    const r = await updateWithRetry(store, (doc) => reversedKeys(doc));
+    expect(r).toMatchObject({ changed: false, revision: rev, attempts: 1 });
+    expect(readFileSync(path, 'utf8')).toBe(text);
+    // A real change among reordered keys is still one.
+    const changed = await updateWithRetry(store, (doc) => {
+      const next = reversedKeys(doc);
+      next.b.model_name = 'renamed';
+      return next;
+    });
+    expect(changed.changed).toBe(true);
+    expect((await store.read()).doc.b.model_name).toBe('renamed');
+  });
+
   it('gives up after the allowed retries with a ConflictError naming the store', async () => {
     let writes = 0;
     const store: MetadataStore<Record<string, number>> = {
@@ -256,5 +276,41 @@ describe('updateWithRetry', () => {
       ),
     );
     expect(Object.keys((await store.read()).doc).sort()).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7']);
+  });
+});
+
+/** A deep copy with every mapping's keys in reverse order (lists keep theirs). */
+function reversedKeys<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(reversedKeys) as T;
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(value).reverse()) out[k] = reversedKeys((value as Record<string, unknown>)[k]);
+  return out as T;
+}
+
+describe('MetadataDocument', () => {
+  it('an entry written again with its keys in another order is no change, in plan mode too', async () => {
+    const path = join(dir, 'document-order.yml');
+    const meta = deploymentMetadata(new FileMetadataStore(path, deploymentMetadataCodec));
+    const first = await meta.add('m1', sampleEntry() as never);
+    expect(first.changed).toBe(true);
+    const text = readFileSync(path, 'utf8');
+    const stored = (await meta.get('m1'))!;
+    const reordered = reversedKeys(stored);
+    expect(JSON.stringify(reordered)).not.toBe(JSON.stringify(stored));
+
+    const plan = new Plan();
+    const planned = await meta.add('m1', reordered as never, { overwrite: true, plan });
+    expect(planned).toMatchObject({ changed: false, planned: true, revision: first.revision });
+    expect(plan.changes).toEqual([]);
+
+    const again = await meta.add('m1', reordered as never, { overwrite: true });
+    expect(again).toMatchObject({ changed: false, revision: first.revision });
+    expect(readFileSync(path, 'utf8')).toBe(text);
+
+    // Whatever order the entry came in, the result is the document as stored.
+    const renamed = await meta.update('m1', reversedKeys({ model_name: 'renamed', wmla_deployment: { resource_configs: { n_cpus: 2 } } }) as never);
+    expect(renamed.changed).toBe(true);
+    expect(JSON.stringify(renamed.doc)).toBe(JSON.stringify((await meta.store.read()).doc));
   });
 });

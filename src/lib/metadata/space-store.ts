@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { RunbookError } from '../errors';
 import { byCreation, isNotFound } from '../wml/context';
 import { AssetNotFoundError, type AssetInfo, type DataAssets } from '../wml/assets';
@@ -6,8 +6,8 @@ import { bytesSource } from '../wml/source';
 import { PLANNED_ID, type MutationOptions, type PlanAction } from '../plan';
 import { addEntry, deleteEntry, updateEntry, type DeepPartial } from './entries';
 import { DeploymentEntry, MonitorMetadataEntry, type DeploymentEntryInput, type DeploymentEntry as DeploymentEntryT, type MonitorMetadataEntry as MonitorEntryT } from './schema';
-import { ConflictError, updateWithRetry, type MetadataStore, type Revisioned, type UpdateOptions } from './store';
-import { deploymentMetadataCodec, monitorMetadataCodec, type MetadataCodec } from './yaml';
+import { ConflictError, sameContent, updateWithRetry, type MetadataStore, type Revisioned, type UpdateOptions } from './store';
+import { canonicalize, deploymentMetadataCodec, monitorMetadataCodec, type MetadataCodec } from './yaml';
 
 /**
  * A metadata document kept as data assets in a deployment space, with optimistic concurrency
@@ -395,11 +395,14 @@ export class MetadataDocument<E, I = E> {
     return this.change(opts.target ?? '(document)', opts.action ?? 'update', mutate, opts);
   }
 
-  private async change(key: string, action: PlanAction, mutate: (doc: Record<string, E>) => Record<string, E>, opts: MetadataWriteOptions): Promise<MetadataChange<E>> {
+  private async change(key: string, action: PlanAction, mutateAnyOrder: (doc: Record<string, E>) => Record<string, E>, opts: MetadataWriteOptions): Promise<MetadataChange<E>> {
+    // Results come back as stored: fields in schema order, keys sorted (key order is no change: see sameContent).
+    const docSchema = z.record(z.string(), this.schema);
+    const mutate = (doc: Record<string, E>) => canonicalize(mutateAnyOrder(doc), docSchema) as Record<string, E>;
     if (opts.plan) {
       const { doc, revision } = await this.store.read();
       const next = mutate(structuredClone(doc));
-      const changed = JSON.stringify(next) !== JSON.stringify(doc);
+      const changed = !sameContent(next, doc);
       if (changed) {
         const existed = Object.prototype.hasOwnProperty.call(doc, key);
         opts.plan.record({

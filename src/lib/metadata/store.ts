@@ -79,11 +79,31 @@ export interface UpdateResult<D> {
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** JSON with every mapping's keys sorted, so that key order does not show. */
+function keyOrderFree(value: unknown): string | undefined {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    const sorted: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
+    return sorted;
+  });
+}
+
+/**
+ * Whether two documents hold the same content, as their JSON would (lists in order, `undefined`
+ * fields absent) but regardless of key order: stores write the canonical form (fields in schema
+ * order, keys sorted), so documents that differ only in key order are stored as the same text.
+ */
+export function sameContent(a: unknown, b: unknown): boolean {
+  return keyOrderFree(a) === keyOrderFree(b);
+}
+
 /**
  * Read–modify–write with optimistic concurrency: reads the document, applies `mutate` to a private
  * copy, writes it against the revision read, and on {@link ConflictError} starts over with the
  * fresh document (after a jittered backoff). `mutate` may therefore run several times and must
- * depend only on its argument. Returning an equal document writes nothing.
+ * depend only on its argument. Returning the same content ({@link sameContent}: key order aside)
+ * writes nothing.
  */
 export async function updateWithRetry<D>(
   store: MetadataStore<D>,
@@ -98,7 +118,7 @@ export async function updateWithRetry<D>(
   for (let attempt = 1; ; attempt++) {
     const { doc, revision } = await store.read();
     const next = await mutate(structuredClone(doc), attempt);
-    if (JSON.stringify(next) === JSON.stringify(doc)) return { doc, revision, attempts: attempt, changed: false };
+    if (sameContent(next, doc)) return { doc, revision, attempts: attempt, changed: false };
     try {
       const newRevision = await store.write(next, revision);
       return { doc: next, revision: newRevision, attempts: attempt, changed: true };

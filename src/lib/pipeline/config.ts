@@ -9,8 +9,8 @@ import { basename, join, resolve } from 'node:path';
 import { EdiModelName } from '../contracts/wmla-edi';
 import { ValidationError } from '../errors';
 import { addEntry } from '../metadata/entries';
-import { DeploymentEntry, DeploymentMetadata, type MonitorConfig, type ResourceConfigsInput } from '../metadata/schema';
-import { canonicalize, deploymentMetadataCodec } from '../metadata/yaml';
+import { DeploymentEntry, type MonitorConfig, type ResourceConfigsInput } from '../metadata/schema';
+import { deploymentMetadataCodec } from '../metadata/yaml';
 import { atomicWriteFile } from '../util/atomic-write';
 import { renderDeploymentEntry, type RenderedEntry } from '../metadata/template';
 import type { MetadataChange, MetadataDocument } from '../metadata/space-store';
@@ -169,9 +169,7 @@ export async function writeDeploymentEntry(
     const previous = (doc[key] ?? (superseded.length ? doc[superseded[superseded.length - 1]!] : undefined)) as DeploymentEntryInput | undefined;
     const rest: Record<string, DeploymentEntry> = {};
     for (const [k, v] of Object.entries(doc)) if (!superseded.includes(k)) rest[k] = v;
-    const next = addEntry(rest, key, withRecordedFields(entry, previous) as DeploymentEntry, { overwrite: true, schema: DeploymentEntry, what: meta.what });
-    // The canonical form (the stored one): the document compares equal when only key order differs.
-    return canonicalize(next, DeploymentMetadata) as Record<string, DeploymentEntry>;
+    return addEntry(rest, key, withRecordedFields(entry, previous) as DeploymentEntry, { overwrite: true, schema: DeploymentEntry, what: meta.what });
   }, { plan: opts.plan, target: key });
   return { ...change, superseded };
 }

@@ -8,9 +8,7 @@
 import type { ProfileClients } from '../config/connect';
 import { RunbookError, ValidationError } from '../errors';
 import type { DeploymentEntry, DeploymentEntryInput, MonitorMetadataEntry } from '../metadata/schema';
-import { MonitorMetadata } from '../metadata/schema';
 import { monitorMetadata, type MetadataDocument } from '../metadata/space-store';
-import { canonicalize } from '../metadata/yaml';
 import type { OpenScaleHttp, WaitOptions } from '../openscale/common';
 import { findIntegratedSystemsByName } from '../openscale/integrated-systems';
 import { getMonitorDefinition } from '../openscale/monitor-definitions';
@@ -48,7 +46,7 @@ export async function registerMonitorProvider(clients: ProfileClients, assets: D
     opts.plan?.record({ service: 'metadata', action: 'update', resource: 'monitor_metadata.yml entry', target: Object.keys(entries).join(', '), detail: 'the new integrated system' });
     return { registration, monitorMetadata: entries, metadataChanged: true, planned: true };
   }
-  const change = await doc.mutate((current) => canonicalize({ ...current, ...entries }, MonitorMetadata) as typeof current, { plan: opts.plan, target: Object.keys(entries).join(', ') });
+  const change = await doc.mutate((current) => ({ ...current, ...entries }), { plan: opts.plan, target: Object.keys(entries).join(', ') });
   return { registration, monitorMetadata: entries, metadataChanged: change.changed, planned: Boolean(opts.plan) };
 }
 
