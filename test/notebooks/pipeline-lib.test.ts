@@ -317,6 +317,22 @@ describe('reports', () => {
     const text = statusText(status);
     expect(text).toMatch(/num_images_total_predicted\s+3\s+40\s+BREACH \(below lower limit\)/);
     expect(text).toMatch(/num_images_total_ground_truth\s+12\s+5\s+ok/);
+    expect(text.split('\n').slice(0, 5)).toEqual([
+      'Subscription sub-1: 1 monitor, 1 breach, 0 failed runs',
+      '',
+      'generic_metrics (Generic Metrics): instance mi-1, active',
+      '  last run run-1: finished at 2024-06-01T10:00:00Z',
+      '  measurement 2024-06-01T10:00:00Z: 1 issue',
+    ]);
+    // A run still queued shows when it was queued; a failed one its error; a measurement its run.
+    const queued = structuredClone(status) as { -readonly [K in keyof SubscriptionStatus]: any };
+    queued.monitors[0].lastRun = { id: 'run-2', state: 'queued', queuedAt: '2024-06-02T08:00:00Z' };
+    queued.monitors[0].measurement.runId = 'run-1';
+    expect(statusText(queued)).toContain('  last run run-2: queued (queued 2024-06-02T08:00:00Z)\n  measurement 2024-06-01T10:00:00Z (run run-1): 1 issue');
+    queued.monitors[0].lastRun = { id: 'run-3', state: 'error', error: 'volume not found' };
+    queued.failedRuns = 1;
+    expect(statusText(queued)).toMatch(/^Subscription sub-1: 1 monitor, 1 breach, 1 failed run\n[^]*  last run run-3: error: volume not found\n/);
+    expect(statusText({ subscriptionId: 's', monitors: [], breaches: 0, failedRuns: 0 })).toBe('Subscription s: 0 monitors, 0 breaches, 0 failed runs\n  no monitor instances');
     const html = statusHtml(status);
     expect(html).toMatch(/<tr style="background:#fde0dc[^"]*"><td>num_images_total_predicted<\/td>/);
     expect(html).toMatch(/<tr style=""><td>num_images_total_ground_truth<\/td>/);

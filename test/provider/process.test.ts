@@ -115,7 +115,7 @@ describe('provider process, launcher and CLI', () => {
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/generic_metrics \(Generic Metrics\): instance .*, active/);
     expect(status.stdout).toMatch(/num_images_total_predicted\s+1\s+40\s+BREACH \(below lower limit\)/);
-    expect(status.stdout).toContain('2 breaches; 0 monitors whose last run failed');
+    expect(status.stdout).toContain(`Subscription ${sub.id}: 1 monitor, 2 breaches, 0 failed runs`);
 
     const failing = await runCli(['monitor', 'status', '--subscription', sub.id, '--json', '--fail-on-breach']);
     expect(failing.code).toBe(10);

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { connect, resolveProfile, type ProfileClients } from '../../lib/config';
 import { RunbookError, ValidationError } from '../../lib/errors';
-import { findSubscriptionByName, monitorStatus, runFailureMessage, startRun, subscriptionNameFor, waitForRun, type SubscriptionStatus } from '../../lib/openscale';
+import { findSubscriptionByName, monitorStatus, runFailureMessage, startRun, subscriptionNameFor, waitForRun } from '../../lib/openscale';
+import { statusText } from '../../lib/pipeline/status-view';
 
 const write = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 
@@ -12,35 +13,6 @@ async function withClients<T>(profileName: string | undefined, fn: (clients: Pro
   } finally {
     clients.close();
   }
-}
-
-function fmt(n: number | undefined): string {
-  if (n === undefined) return '';
-  return Number.isInteger(n) ? String(n) : String(Number(n.toPrecision(6)));
-}
-
-/** The human form of a subscription's monitoring status. */
-export function renderStatus(s: SubscriptionStatus): string {
-  const lines = [`Subscription ${s.subscriptionId}`];
-  if (s.monitors.length === 0) lines.push('  no monitor instances');
-  for (const m of s.monitors) {
-    lines.push(`  ${m.monitorDefinitionId}${m.monitorName ? ` (${m.monitorName})` : ''}: instance ${m.instanceId}, ${m.instanceState}`);
-    const r = m.lastRun;
-    lines.push(r ? `    last run ${r.id}: ${r.state}${r.completedAt ? ` at ${r.completedAt}` : r.queuedAt ? ` (queued ${r.queuedAt})` : ''}${r.error ? `: ${r.error}` : ''}` : '    no run yet');
-    const ms = m.measurement;
-    if (!ms) {
-      lines.push('    no measurement yet');
-      continue;
-    }
-    lines.push(`    measurement ${ms.timestamp}${ms.runId ? ` (run ${ms.runId})` : ''}: ${ms.issueCount} issue${ms.issueCount === 1 ? '' : 's'}`);
-    const w = Math.max(6, ...ms.metrics.map((x) => x.name.length));
-    lines.push(`      ${'metric'.padEnd(w)}  ${'value'.padStart(12)}  ${'lower'.padStart(9)}  ${'upper'.padStart(9)}`);
-    for (const x of ms.metrics) {
-      lines.push(`      ${x.name.padEnd(w)}  ${fmt(x.value).padStart(12)}  ${fmt(x.lowerLimit).padStart(9)}  ${fmt(x.upperLimit).padStart(9)}${x.breach ? `  BREACH (${x.breach})` : ''}`);
-    }
-  }
-  lines.push(`${s.breaches} breach${s.breaches === 1 ? '' : 'es'}; ${s.failedRuns} monitor${s.failedRuns === 1 ? '' : 's'} whose last run failed`);
-  return lines.join('\n');
 }
 
 /** `runbook monitor status|run`: the OpenScale monitors of a deployment. */
@@ -74,7 +46,7 @@ OpenScale answers with an error; 8 for an unknown deployment name.`,
         }
         return monitorStatus(clients.openscale, id);
       });
-      write(opts.json ? JSON.stringify(status, null, 2) : renderStatus(status));
+      write(opts.json ? JSON.stringify(status, null, 2) : statusText(status));
       if (opts.failOnBreach && status.breaches > 0) {
         throw new RunbookError('breach', `${status.breaches} metric${status.breaches === 1 ? '' : 's'} of subscription ${status.subscriptionId} break their limits`);
       }

@@ -9,7 +9,11 @@ import type { Measurement, MonitorDefinition } from '../contracts/openscale';
 import { summarizeMeasurement, type SubscriptionStatus } from '../openscale/status';
 import { escapeHtml, formatNumber, textTable } from './report';
 
-/** The monitoring status as a text table (one row per metric) with a heading per monitor. */
+/**
+ * The monitoring status as text, for notebooks and `runbook monitor status`: a summary line (monitors,
+ * breaches, failed runs), then per monitor its instance, last run (finished or queued time, error),
+ * newest measurement (time, run, issue count) and a table of its metrics with limits and breaches.
+ */
 export function statusText(status: SubscriptionStatus): string {
   const parts: string[] = [`Subscription ${status.subscriptionId}: ${status.monitors.length} monitor${status.monitors.length === 1 ? '' : 's'}, ${status.breaches} breach${status.breaches === 1 ? '' : 'es'}, ${status.failedRuns} failed run${status.failedRuns === 1 ? '' : 's'}`];
   if (status.monitors.length === 0) parts.push('  no monitor instances');
@@ -18,14 +22,14 @@ export function statusText(status: SubscriptionStatus): string {
     parts.push(
       '',
       `${m.monitorDefinitionId}${m.monitorName ? ` (${m.monitorName})` : ''}: instance ${m.instanceId}, ${m.instanceState}`,
-      run ? `  last run ${run.id}: ${run.state}${run.completedAt ? ` at ${run.completedAt}` : ''}${run.error ? `: ${run.error}` : ''}` : '  no run yet',
+      run ? `  last run ${run.id}: ${run.state}${run.completedAt ? ` at ${run.completedAt}` : run.queuedAt ? ` (queued ${run.queuedAt})` : ''}${run.error ? `: ${run.error}` : ''}` : '  no run yet',
     );
     const ms = m.measurement;
     if (!ms) {
       parts.push('  no measurement yet');
       continue;
     }
-    parts.push(`  measurement ${ms.timestamp}: ${ms.issueCount} issue${ms.issueCount === 1 ? '' : 's'}`);
+    parts.push(`  measurement ${ms.timestamp}${ms.runId ? ` (run ${ms.runId})` : ''}: ${ms.issueCount} issue${ms.issueCount === 1 ? '' : 's'}`);
     const rows = ms.metrics.map((x) => [x.name, x.value, x.lowerLimit, x.upperLimit, x.breach ? `BREACH (${x.breach})` : 'ok']);
     parts.push(textTable(['metric', 'value', 'lower', 'upper', 'status'], rows).split('\n').map((l) => `  ${l}`).join('\n'));
   }
