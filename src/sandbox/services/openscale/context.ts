@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { OPENSCALE_DEFAULT_INSTANCE_ID, type JsonPatch, type Metadata } from '../../../lib/contracts/openscale';
 import { ApiError, badRequest, formatZodIssues, notFound } from '../../errors';
-import type { RequestContext } from '../../http/router';
+import { reply, type RequestContext } from '../../http/router';
 import type { ModuleHost } from '../../module';
 import type { Collection } from '../../store';
 import { applyJsonPatch, JsonPatchError } from './json-patch';
@@ -88,6 +89,41 @@ export function findIn<T extends { id: string; instance: string; deleted_at?: st
   const doc = collection.find((d) => d.instance === instance && d.id === id && (options.includeDeleted || !d.deleted_at))[0];
   if (!doc) throw notFound(what, id);
   return doc;
+}
+
+/**
+ * `GET <listPath>/:id`: the resource of the request's service instance as `view` shows it; a 404
+ * naming `what` when there is none (a soft-deleted one counts as none).
+ */
+export function routeGetById<T extends { id: string; instance: string; deleted_at?: string }>(
+  state: OpenScaleState,
+  listPath: string,
+  collection: Collection<T>,
+  what: string,
+  view: (doc: T, baseUrl: string) => unknown,
+): void {
+  state.host.get(`${listPath}/:id`, (ctx) => reply.json(200, view(findIn(collection, instanceOf(state, ctx), ctx.params.id!, what), ctx.baseUrl)));
+}
+
+/** Who made a request, for `created_by` and `modified_by`. */
+export function userOf(ctx: { principal?: { username: string } }): string {
+  return ctx.principal?.username ?? 'unknown';
+}
+
+/** The fields a new resource starts with: a new uuid as its key and id, its instance, who created it and when. */
+export function creation(instance: string, ctx: { principal?: { username: string } }, now = Date.now()): { key: string; id: string; instance: string; created_at: string; created_by: string } {
+  const id = randomUUID();
+  return { key: id, id, instance, created_at: new Date(now).toISOString(), created_by: userOf(ctx) };
+}
+
+/** The fields an update of a resource sets. */
+export function modification(ctx: { principal?: { username: string } }, now = Date.now()): { modified_at: string; modified_by: string } {
+  return { modified_at: new Date(now).toISOString(), modified_by: userOf(ctx) };
+}
+
+/** Stores a new document under its own key. */
+export function insert<T extends { key: string }>(collection: Collection<T>, doc: T): Promise<T> {
+  return collection.put(doc.key, doc);
 }
 
 export function lookupIn<T extends { id: string; instance: string; deleted_at?: string }>(collection: Collection<T>, instance: string, id: string): T | undefined {

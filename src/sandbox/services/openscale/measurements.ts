@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { MeasurementRequest, type MeasurementEntity, type MeasurementMetric } from '../../../lib/contracts/openscale';
 import { badRequest, notFound } from '../../errors';
 import { reply, type RequestContext } from '../../http/router';
-import { findIn, instanceOf, intParam, lookupIn, matchesCsv, nowIso, V2, type OpenScaleState } from './context';
+import { creation, findIn, insert, instanceOf, intParam, lookupIn, matchesCsv, V2, type OpenScaleState } from './context';
 import type { MeasurementDoc, MonitorDefinitionDoc, MonitorInstanceDoc } from './model';
 import type { RunDriver } from './runs';
 import { measurementView } from './views';
@@ -111,10 +110,7 @@ export function registerMeasurementRoutes(state: OpenScaleState, driver: RunDriv
       const entities = measurementEntities(ctx.body, mi, definition); // validates all before storing any
       const created: MeasurementDoc[] = [];
       for (const entity of entities) {
-        const id = randomUUID();
-        created.push(
-          await state.measurements.put(id, { key: id, id, instance, monitor_instance_id: mi.id, created_at: nowIso(), created_by: ctx.principal?.username ?? 'unknown', entity }),
-        );
+        created.push(await insert(state.measurements, { ...creation(instance, ctx), monitor_instance_id: mi.id, entity }));
       }
       for (const runId of new Set(entities.map((e) => e.run_id).filter((r): r is string => r !== undefined))) await driver.onMeasurement(instance, mi.id, runId);
       return reply.json(202, created.map((m) => measurementView(m, ctx.baseUrl)));

@@ -9,7 +9,7 @@ import {
 import { metricIdFromName, monitorIdFromName } from '../../../lib/monitors/definitions';
 import { badRequest, conflict } from '../../errors';
 import { reply } from '../../http/router';
-import { boolParam, findIn, instanceOf, lookupIn, matchesCsv, nowIso, patchEntity, pathValue, readyAt, V2, type OpenScaleState } from './context';
+import { boolParam, creation, findIn, insert, instanceOf, lookupIn, matchesCsv, modification, nowIso, patchEntity, pathValue, readyAt, routeGetById, V2, type OpenScaleState } from './context';
 import { jsonEqual } from './json-patch';
 import type { MonitorDefinitionDoc, MonitorInstanceDoc } from './model';
 import type { RunDriver } from './runs';
@@ -47,7 +47,6 @@ export async function removeMonitorInstance(state: OpenScaleState, driver: RunDr
 /** Monitor definitions and monitor instances (§5.7, §5.8). */
 export function registerMonitorRoutes(state: OpenScaleState, driver: RunDriver): void {
   const { host } = state;
-  const user = (ctx: { principal?: { username: string } }) => ctx.principal?.username ?? 'unknown';
 
   // ---- Monitor definitions -------------------------------------------------------------------------
   /** 409 when another definition has this name, or a name giving the same id. */
@@ -87,30 +86,27 @@ export function registerMonitorRoutes(state: OpenScaleState, driver: RunDriver):
         throw conflict(`The monitor definition id '${id}' belonged to a deleted definition and cannot be reused; choose a new name`, 'id_reused');
       }
       const entity = definitionEntity(ctx.body);
-      const key = randomUUID();
-      const doc = await state.definitions.put(key, { key, id, instance, created_at: nowIso(), created_by: user(ctx), entity });
+      // Filed under a new key; the id is the one the name gives.
+      const doc = await insert(state.definitions, { ...creation(instance, ctx), id, entity });
       return reply.json(201, definitionView(doc, ctx.baseUrl));
     }),
   );
 
-  host.get(`${V2}/monitor_definitions/:id`, (ctx) => {
-    const instance = instanceOf(state, ctx);
-    return reply.json(200, definitionView(findIn(state.definitions, instance, ctx.params.id!, 'monitor definition'), ctx.baseUrl));
-  });
+  routeGetById(state, `${V2}/monitor_definitions`, state.definitions, 'monitor definition', definitionView);
 
-  const replaceDefinition = async (doc: MonitorDefinitionDoc, body: MonitorDefinitionRequest, username: string): Promise<MonitorDefinitionDoc> => {
+  const replaceDefinition = async (doc: MonitorDefinitionDoc, body: MonitorDefinitionRequest, ctx: { principal?: { username: string } }): Promise<MonitorDefinitionDoc> => {
     if (body.name !== doc.entity.name) checkNameFree(doc.instance, body.name, doc);
     const entity = definitionEntity(body);
     checkInstancesStillFit(doc, entity);
     // The id stays what the first name gave, as in OpenScale.
-    return state.definitions.put(doc.key, { ...doc, entity, modified_at: nowIso(), modified_by: username });
+    return state.definitions.put(doc.key, { ...doc, entity, ...modification(ctx) });
   };
 
   host.put(`${V2}/monitor_definitions/:id`, { body: MonitorDefinitionRequest }, (ctx) =>
     host.store.lock(async () => {
       const instance = instanceOf(state, ctx);
       const doc = findIn(state.definitions, instance, ctx.params.id!, 'monitor definition');
-      return reply.json(200, definitionView(await replaceDefinition(doc, ctx.body, user(ctx)), ctx.baseUrl));
+      return reply.json(200, definitionView(await replaceDefinition(doc, ctx.body, ctx), ctx.baseUrl));
     }),
   );
 
@@ -119,7 +115,7 @@ export function registerMonitorRoutes(state: OpenScaleState, driver: RunDriver):
       const instance = instanceOf(state, ctx);
       const doc = findIn(state.definitions, instance, ctx.params.id!, 'monitor definition');
       const body = patchEntity(doc.entity, ctx.body, MonitorDefinitionRequest, 'monitor definition');
-      return reply.json(200, definitionView(await replaceDefinition(doc, body, user(ctx)), ctx.baseUrl));
+      return reply.json(200, definitionView(await replaceDefinition(doc, body, ctx), ctx.baseUrl));
     }),
   );
 
@@ -197,25 +193,13 @@ export function registerMonitorRoutes(state: OpenScaleState, driver: RunDriver):
       if (existing) {
         throw conflict(`Monitor instance ${existing.id} of ${monitor_definition_id} already exists for ${target.target_type} ${target.target_id}; update it instead`, 'duplicate_monitor_instance');
       }
-      const id = randomUUID();
       const now = Date.now();
-      const doc = await state.instances.put(id, {
-        key: id,
-        id,
-        instance,
-        created_at: new Date(now).toISOString(),
-        created_by: user(ctx),
-        ready_at: readyAt(state, now),
-        entity: ctx.body,
-      });
+      const doc = await insert(state.instances, { ...creation(instance, ctx, now), ready_at: readyAt(state, now), entity: ctx.body });
       return reply.json(201, instanceView(doc, ctx.baseUrl));
     }),
   );
 
-  host.get(`${V2}/monitor_instances/:id`, (ctx) => {
-    const instance = instanceOf(state, ctx);
-    return reply.json(200, instanceView(findIn(state.instances, instance, ctx.params.id!, 'monitor instance'), ctx.baseUrl));
-  });
+  routeGetById(state, `${V2}/monitor_instances`, state.instances, 'monitor instance', instanceView);
 
   host.patch(`${V2}/monitor_instances/:id`, { body: JsonPatch }, (ctx) =>
     host.store.lock(async () => {
@@ -233,8 +217,7 @@ export function registerMonitorRoutes(state: OpenScaleState, driver: RunDriver):
         ...doc,
         entity,
         ready_at: metadataOnly ? doc.ready_at : readyAt(state, now),
-        modified_at: new Date(now).toISOString(),
-        modified_by: user(ctx),
+        ...modification(ctx, now),
       });
       await driver.onInstancePatched(saved);
       return reply.json(200, instanceView(saved, ctx.baseUrl));

@@ -12,14 +12,18 @@ import { badRequest, formatZodIssues } from '../../errors';
 import { reply } from '../../http/router';
 import {
   boolParam,
+  creation,
   findIn,
+  insert,
   instanceOf,
   lookupIn,
   matchesCsv,
+  modification,
   nowIso,
   patchEntity,
   pathValue,
   readyAt,
+  routeGetById,
   V2,
   type OpenScaleState,
 } from './context';
@@ -32,23 +36,19 @@ import { dataMartView, providerView, subscriptionView, systemView } from './view
 /** Data marts, service providers, subscriptions and integrated systems (§5.3–§5.6). */
 export function registerResourceRoutes(state: OpenScaleState, driver: RunDriver): void {
   const { host } = state;
-  const user = (ctx: { principal?: { username: string } }) => ctx.principal?.username ?? 'unknown';
 
   // ---- Data marts: one per service instance, id = instance id (made at start) ----------------------
   host.get(`${V2}/data_marts`, (ctx) => {
     const instance = instanceOf(state, ctx);
     return reply.json(200, { data_marts: state.dataMarts.find((d) => d.instance === instance).map((d) => dataMartView(d, ctx.baseUrl)) });
   });
-  host.get(`${V2}/data_marts/:id`, (ctx) => {
-    const instance = instanceOf(state, ctx);
-    return reply.json(200, dataMartView(findIn(state.dataMarts, instance, ctx.params.id!, 'data mart'), ctx.baseUrl));
-  });
+  routeGetById(state, `${V2}/data_marts`, state.dataMarts, 'data mart', dataMartView);
   host.patch(`${V2}/data_marts/:id`, { body: JsonPatch }, (ctx) =>
     host.store.lock(async () => {
       const instance = instanceOf(state, ctx);
       const doc = findIn(state.dataMarts, instance, ctx.params.id!, 'data mart');
       const entity = patchEntity(doc.entity, ctx.body, DataMartFields, 'data mart');
-      const saved = await state.dataMarts.put(doc.key, { ...doc, entity, modified_at: nowIso(), modified_by: user(ctx) });
+      const saved = await state.dataMarts.put(doc.key, { ...doc, entity, ...modification(ctx) });
       return reply.json(200, dataMartView(saved, ctx.baseUrl));
     }),
   );
@@ -70,25 +70,12 @@ export function registerResourceRoutes(state: OpenScaleState, driver: RunDriver)
     host.store.lock(async () => {
       const instance = instanceOf(state, ctx);
       // OpenScale does not make provider names unique (the predecessor checked by name itself).
-      const id = randomUUID();
       const now = Date.now();
-      const doc = await state.providers.put(id, {
-        key: id,
-        id,
-        instance,
-        created_at: new Date(now).toISOString(),
-        created_by: user(ctx),
-        ready_at: readyAt(state, now),
-        secret_id: randomUUID(),
-        entity: ctx.body,
-      });
+      const doc = await insert(state.providers, { ...creation(instance, ctx, now), ready_at: readyAt(state, now), secret_id: randomUUID(), entity: ctx.body });
       return reply.json(201, providerView(doc, ctx.baseUrl));
     }),
   );
-  host.get(`${V2}/service_providers/:id`, (ctx) => {
-    const instance = instanceOf(state, ctx);
-    return reply.json(200, providerView(findIn(state.providers, instance, ctx.params.id!, 'service provider'), ctx.baseUrl));
-  });
+  routeGetById(state, `${V2}/service_providers`, state.providers, 'service provider', providerView);
   host.patch(`${V2}/service_providers/:id`, { body: JsonPatch }, (ctx) =>
     host.store.lock(async () => {
       const instance = instanceOf(state, ctx);
@@ -103,8 +90,7 @@ export function registerResourceRoutes(state: OpenScaleState, driver: RunDriver)
         ...doc,
         entity: { ...patched, credentials },
         secret_id: changed ? randomUUID() : doc.secret_id,
-        modified_at: nowIso(),
-        modified_by: user(ctx),
+        ...modification(ctx),
       });
       return reply.json(200, providerView(saved, ctx.baseUrl));
     }),
@@ -163,31 +149,19 @@ export function registerResourceRoutes(state: OpenScaleState, driver: RunDriver)
     host.store.lock(async () => {
       const instance = instanceOf(state, ctx);
       checkSubscriptionRefs(instance, ctx.body);
-      const id = randomUUID();
       const now = Date.now();
-      const doc = await state.subscriptions.put(id, {
-        key: id,
-        id,
-        instance,
-        created_at: new Date(now).toISOString(),
-        created_by: user(ctx),
-        ready_at: readyAt(state, now),
-        entity: ctx.body,
-      });
+      const doc = await insert(state.subscriptions, { ...creation(instance, ctx, now), ready_at: readyAt(state, now), entity: ctx.body });
       return reply.json(201, subscriptionView(doc, ctx.baseUrl));
     }),
   );
-  host.get(`${V2}/subscriptions/:id`, (ctx) => {
-    const instance = instanceOf(state, ctx);
-    return reply.json(200, subscriptionView(findIn(state.subscriptions, instance, ctx.params.id!, 'subscription'), ctx.baseUrl));
-  });
+  routeGetById(state, `${V2}/subscriptions`, state.subscriptions, 'subscription', subscriptionView);
   host.patch(`${V2}/subscriptions/:id`, { body: JsonPatch }, (ctx) =>
     host.store.lock(async () => {
       const instance = instanceOf(state, ctx);
       const doc = findIn(state.subscriptions, instance, ctx.params.id!, 'subscription');
       const entity = patchEntity(doc.entity, ctx.body, SubscriptionRequest, 'subscription');
       if (entity.data_mart_id !== doc.entity.data_mart_id || entity.service_provider_id !== doc.entity.service_provider_id) checkSubscriptionRefs(instance, entity);
-      const saved = await state.subscriptions.put(doc.key, { ...doc, entity, modified_at: nowIso(), modified_by: user(ctx) });
+      const saved = await state.subscriptions.put(doc.key, { ...doc, entity, ...modification(ctx) });
       return reply.json(200, subscriptionView(saved, ctx.baseUrl));
     }),
   );
@@ -232,15 +206,11 @@ export function registerResourceRoutes(state: OpenScaleState, driver: RunDriver)
     host.store.lock(async () => {
       const instance = instanceOf(state, ctx);
       checkSystem(ctx.body);
-      const id = randomUUID();
-      const doc = await state.systems.put(id, { key: id, id, instance, created_at: nowIso(), created_by: user(ctx), secret_id: randomUUID(), entity: ctx.body });
+      const doc = await insert(state.systems, { ...creation(instance, ctx), secret_id: randomUUID(), entity: ctx.body });
       return reply.json(201, systemView(doc, ctx.baseUrl));
     }),
   );
-  host.get(`${V2}/integrated_systems/:id`, (ctx) => {
-    const instance = instanceOf(state, ctx);
-    return reply.json(200, systemView(findIn(state.systems, instance, ctx.params.id!, 'integrated system'), ctx.baseUrl));
-  });
+  routeGetById(state, `${V2}/integrated_systems`, state.systems, 'integrated system', systemView);
   host.patch(`${V2}/integrated_systems/:id`, { body: JsonPatch }, (ctx) =>
     host.store.lock(async () => {
       const instance = instanceOf(state, ctx);
@@ -256,8 +226,7 @@ export function registerResourceRoutes(state: OpenScaleState, driver: RunDriver)
         ...doc,
         entity,
         secret_id: changed ? randomUUID() : doc.secret_id,
-        modified_at: nowIso(),
-        modified_by: user(ctx),
+        ...modification(ctx),
       });
       return reply.json(200, systemView(saved, ctx.baseUrl));
     }),
