@@ -1,11 +1,13 @@
 /**
  * Local file work shared by the training submission folder and the EDI deployment package: glob
  * expansion without a shell, copying files and folders (links followed, so nothing in the result
- * points outside it), a content fingerprint that ignores modification times, and short listings for
- * error messages.
+ * points outside it), a content fingerprint that ignores modification times, short listings for
+ * error messages, and the place a prepared folder goes.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp, type Stats } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, isAbsolute, join, resolve, sep } from 'node:path';
 import { ValidationError } from '../errors';
 
@@ -181,4 +183,42 @@ export async function describeFolder(dir: string, max = 12): Promise<string> {
 /** The base name of a path, checked with {@link checkEntryName}. */
 export function entryNameOf(path: string, what: string): string {
   return checkEntryName(basename(path), what);
+}
+
+/** Where a prepared folder goes, and how to take it away again. */
+export interface OutputFolder {
+  /** `<parent>/<name>`. */
+  readonly dir: string;
+  /** Call once this run has made `dir`: from then on cleanup removes it (a folder that was there before is never removed). */
+  claim(): void;
+  /** Removes what was made: the temporary parent, or the claimed folder under a given parent. */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * `<parentDir>/<name>` (parentDir resolved against `cwd` and created when missing), or, without a
+ * parentDir, `<name>` in a new temporary folder named with `tempPrefix`.
+ */
+export async function outputFolder(name: string, parentDir: string | undefined, tempPrefix: string, cwd = process.cwd()): Promise<OutputFolder> {
+  let createdParent: string | undefined;
+  let parent: string;
+  if (parentDir !== undefined) {
+    parent = resolve(cwd, parentDir);
+    await fsp.mkdir(parent, { recursive: true });
+  } else {
+    createdParent = await mkdtemp(join(tmpdir(), tempPrefix));
+    parent = createdParent;
+  }
+  const dir = join(parent, name);
+  let claimed = false;
+  return {
+    dir,
+    claim: () => {
+      claimed = true;
+    },
+    cleanup: async () => {
+      if (createdParent) await rm(createdParent, { recursive: true, force: true });
+      else if (claimed) await rm(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -11,8 +11,6 @@
  */
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { safeRelativePath } from '../archive/safe-path';
@@ -21,7 +19,7 @@ import { tokenizeExecArgs } from '../contracts/wmla-training';
 import { ValidationError } from '../errors';
 import { Redactor } from '../redact';
 import { atomicWriteFile } from '../util/atomic-write';
-import { copyTree, describeFolder, fingerprintFolder } from './files';
+import { copyTree, describeFolder, fingerprintFolder, outputFolder } from './files';
 import { looksSecret } from './secrets';
 import { invalid, parseOptions } from './validate';
 
@@ -187,24 +185,11 @@ export async function buildDeploymentPackage(options: PackageOptions): Promise<D
     }
   }
 
-  let createdParent: string | undefined;
-  let parent: string;
-  if (opts.parentDir !== undefined) {
-    parent = resolve(opts.parentDir);
-    await fsp.mkdir(parent, { recursive: true });
-  } else {
-    createdParent = await mkdtemp(join(tmpdir(), 'cpd-runbook-edi-'));
-    parent = createdParent;
-  }
-  const dir = join(parent, opts.name);
-  let made = false;
-  const cleanup = async (): Promise<void> => {
-    if (createdParent) await rm(createdParent, { recursive: true, force: true });
-    else if (made) await rm(dir, { recursive: true, force: true });
-  };
+  const out = await outputFolder(opts.name, opts.parentDir, 'cpd-runbook-edi-');
+  const { dir, cleanup } = out;
   try {
     if (await fsp.stat(dir).then(() => true, () => false)) throw invalid('parentDir', `${dir} already exists: remove it or use another parentDir`);
-    made = true;
+    out.claim();
     const copied = await copyTree(source, dir);
     const readmeName = typeof base.readme === 'string' && base.readme !== '' ? safeRelativePath(base.readme, 'model.json readme') : 'README.md';
     let readmeCreated = false;

@@ -4,15 +4,14 @@
  * process-group snippet added to the training script, and optionally a file of secret environment
  * variables that travels inside the uploaded archive instead of the URL.
  */
-import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, rm, stat, writeFile } from 'node:fs/promises';
 import { promises as fsp } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, posix, resolve } from 'node:path';
 import { z } from 'zod';
 import { safeRelativePath } from '../archive/safe-path';
 import { ValidationError } from '../errors';
 import { Redactor } from '../redact';
-import { checkEntryName, copyTree, describeFolder, expandPattern, hasGlob } from './files';
+import { checkEntryName, copyTree, describeFolder, expandPattern, hasGlob, outputFolder } from './files';
 import { insertPythonBlock, PROCESS_GROUP_SNIPPET, secretEnvSnippet } from './python-patch';
 import { invalid, parseOptions } from './validate';
 
@@ -171,21 +170,8 @@ export async function prepareSubmissionFolder(options: SubmissionFolderOptions):
   await collect(opts.files, 'files');
   await collect(opts.folders, 'folders');
 
-  let createdParent: string | undefined;
-  let parent: string;
-  if (opts.parentDir !== undefined) {
-    parent = resolve(cwd, opts.parentDir);
-    await fsp.mkdir(parent, { recursive: true });
-  } else {
-    createdParent = await mkdtemp(join(tmpdir(), 'cpd-runbook-train-'));
-    parent = createdParent;
-  }
-  const dir = join(parent, opts.name);
-  let made = false;
-  const cleanup = async (): Promise<void> => {
-    if (createdParent) await rm(createdParent, { recursive: true, force: true });
-    else if (made) await rm(dir, { recursive: true, force: true });
-  };
+  const out = await outputFolder(opts.name, opts.parentDir, 'cpd-runbook-train-', cwd);
+  const { dir, cleanup } = out;
   try {
     const existing = await stat(dir).catch(() => undefined);
     if (existing) {
@@ -193,7 +179,7 @@ export async function prepareSubmissionFolder(options: SubmissionFolderOptions):
       await rm(dir, { recursive: true, force: true });
     }
     await fsp.mkdir(dir);
-    made = true;
+    out.claim();
     const entries: CopiedEntry[] = [];
     for (const [name, { source, kind }] of planned) {
       const got = await copyTree(source, join(dir, name));
