@@ -30,29 +30,14 @@ export interface RemoteErrorDetails {
  * through the client's {@link Redactor}. The request's headers and body are not kept.
  */
 export class RemoteApiError extends RunbookError {
-  readonly method: string;
-  readonly url: string;
-  readonly status?: number;
-  readonly codes: readonly string[];
-  readonly messages: readonly string[];
-  readonly trace?: string;
-  readonly networkCode?: string;
-  readonly attempts?: number;
-  readonly hint?: string;
-
   constructor(details: RemoteErrorDetails, message: string = formatRemoteError(details)) {
     super('remote', message);
-    this.method = details.method;
-    this.url = details.url;
-    this.status = details.status;
-    this.codes = details.codes;
-    this.messages = details.messages;
-    this.trace = details.trace;
-    this.networkCode = details.networkCode;
-    this.attempts = details.attempts;
-    this.hint = details.hint;
+    Object.assign(this, details);
   }
 }
+/** The error carries every field of its {@link RemoteErrorDetails} (declared once, there). */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface RemoteApiError extends RemoteErrorDetails {}
 
 /** A 2xx response whose body does not have the expected form; `issues` name the fields. */
 export class InvalidResponseError extends RemoteApiError {
