@@ -9,8 +9,9 @@ import { AuthService } from './auth';
 import { loadConfig, type SandboxConfig, type SandboxConfigInput } from './config';
 import { adminModule } from './core/admin';
 import { authModule } from './core/auth-routes';
-import { ApiError, badRequest, envelope, payloadTooLarge, validationError } from './errors';
+import { ApiError, badRequest, envelope, validationError } from './errors';
 import { FaultInjector } from './faults';
+import { readBodyLimited } from './http/body';
 import { Router, type Method, type Reply, type RequestContext, type RouteOptions, type Handler } from './http/router';
 import type { ModuleHost, ModuleInstance, SandboxModule, StatusSection, Timers } from './module';
 import { serviceModules } from './services';
@@ -58,34 +59,6 @@ function checkVersionParam(path: string, params: URLSearchParams): void {
   }
 }
 
-function readBodyBytes(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) {
-    return Promise.reject(payloadTooLarge(`The request body (${declared} bytes) is larger than the limit of ${limit} bytes`));
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (chunk: Buffer) => {
-      if (failed) return;
-      size += chunk.length;
-      if (size > limit) {
-        failed = true;
-        reject(payloadTooLarge(`The request body is larger than the limit of ${limit} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (!failed) resolve(Buffer.concat(chunks));
-    });
-    req.on('error', (err) => {
-      if (!failed) reject(err);
-    });
-  });
-}
-
 async function readBody(req: IncomingMessage, options: RouteOptions<unknown, unknown>, limit: number): Promise<unknown> {
   const spec = options.body;
   if (spec === 'stream') return undefined;
@@ -93,7 +66,9 @@ async function readBody(req: IncomingMessage, options: RouteOptions<unknown, unk
     req.resume();
     return undefined;
   }
-  const bytes = await readBodyBytes(req, limit);
+  const bytes = await readBodyLimited(req, limit, (declared) =>
+    declared !== undefined ? `The request body (${declared} bytes) is larger than the limit of ${limit} bytes` : `The request body is larger than the limit of ${limit} bytes`,
+  );
   const text = bytes.toString('utf8');
   let value: unknown;
   if (options.bodyFormat === 'form') {

@@ -24,6 +24,7 @@ import { pidAlive, rawTar, tarGzOf, waitFor, writeTree } from './wmla-fixtures';
 const API = '/dlim/v1';
 const TEMPLATE = join(__dirname, '..', '..', 'templates', 'edi-kernel');
 const TIMING = { startMs: 200, stopMs: 200, stopGraceMs: 500 };
+const MAX_INFERENCE_BYTES = 1024 * 1024;
 
 /** Ping-pong: echoes the body; `{"env": true}` reports what the kernel sees. Prints around the protocol on purpose. */
 const ECHO_KERNEL = `#!/usr/bin/env python
@@ -198,7 +199,7 @@ describe('WMLA EDI over HTTP', () => {
   let api: Api;
 
   beforeAll(async () => {
-    sb = await startTestSandbox({ modules: [wmlaEdiModule], config: { services: { 'wmla-edi': TIMING } } });
+    sb = await startTestSandbox({ modules: [wmlaEdiModule], config: { services: { 'wmla-edi': { ...TIMING, maxInferenceBytes: MAX_INFERENCE_BYTES } } } });
     api = sb.api;
   });
   afterAll(async () => {
@@ -377,6 +378,17 @@ describe('WMLA EDI over HTTP', () => {
     expectIbmError(await infer(api, 'mischief', '{"raise": "boom 42"}'), 500, 'on_task_invoke raised ValueError: boom 42');
     expect((await infer(api, 'mischief', '{"ok": 1}')).text).toBe('{"ok": 1}');
     expectIbmError(await infer(api, 'mischief', '{"silent": true}'), 500, 'set no output');
+
+    // An inference request over maxInferenceBytes is refused, whether its length is declared or it comes chunked.
+    const big = JSON.stringify({ ok: 'x'.repeat(MAX_INFERENCE_BYTES) });
+    expectIbmError(await infer(api, 'mischief', big), 413, `larger than ${MAX_INFERENCE_BYTES} bytes (config services.wmla-edi.maxInferenceBytes)`);
+    const chunked = new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode(big));
+        c.close();
+      },
+    });
+    expectIbmError(await api.request('POST', `${API}/inference/mischief`, { raw: chunked, headers: { 'content-type': 'application/json' } }), 413, 'maxInferenceBytes');
 
     const stuck = (await instance(api, 'mischief')).instances![0]!.isd_container[0]!.container_uid;
     const timedOut = await infer(api, 'mischief', '{"sleep": 30}');

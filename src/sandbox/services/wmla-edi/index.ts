@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, promises as fsp, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
 import {
@@ -15,6 +14,7 @@ import {
 } from '../../../lib/contracts/wmla-edi';
 import { atomicWriteFile } from '../../../lib/util/atomic-write';
 import { ApiError, badRequest, conflict, notFound, payloadTooLarge, unauthorized } from '../../errors';
+import { readBodyLimited } from '../../http/body';
 import { reply, type AuthMode, type RequestContext } from '../../http/router';
 import { receiveUpload } from '../../http/upload';
 import { projectRoot } from '../../launcher';
@@ -66,30 +66,6 @@ function findKernelApi(override: string | undefined): string | undefined {
 /** `YYYYMMDD-HHMMSS` (UTC), the suffix of a deployed folder. */
 function folderStamp(ms: number): string {
   return new Date(ms).toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-}
-
-function readBodyText(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (chunk: Buffer) => {
-      if (failed) return;
-      size += chunk.length;
-      if (size > limit) {
-        failed = true;
-        reject(payloadTooLarge(`The inference request is larger than ${limit} bytes (config services.wmla-edi.maxInferenceBytes)`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (!failed) resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-    req.on('error', (err) => {
-      if (!failed) reject(err);
-    });
-  });
 }
 
 /** `user:password`, given plain or base64-encoded. */
@@ -422,7 +398,7 @@ export const wmlaEdiModule = defineModule({
       if (now !== 'started' || !pool) {
         throw new ApiError(503, 'model_not_started', `Model ${doc.name} is not started (it is ${now}): start it with PUT ${API}/model/${doc.name}/operation/start and wait until GET ${API}/model/${doc.name}/instance shows enabled`);
       }
-      const input = await readBodyText(ctx.req, cfg.maxInferenceBytes);
+      const input = (await readBodyLimited(ctx.req, cfg.maxInferenceBytes, () => `The inference request is larger than ${cfg.maxInferenceBytes} bytes (config services.wmla-edi.maxInferenceBytes)`)).toString('utf8');
       const timeout = doc.profile.policy.task_execution_timeout;
       const output = await pool.invoke(randomUUID(), input, timeout === -1 ? undefined : timeout * 1000);
       let json = false;
