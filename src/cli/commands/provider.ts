@@ -5,17 +5,12 @@ import { Plan } from '../../lib/plan';
 import { registerProvider, type ProviderRegistration } from '../../lib/provider';
 import { ensureProvider, findRunningProvider, providerStateDir, stopProvider } from '../../provider/launcher';
 import { serveProvider } from '../../provider/serve';
+import { parsePort } from '../option-parsers';
 
 interface SettingsOptions {
   profile?: string;
   space?: string;
   metadata?: string;
-}
-
-function parsePort(value: string): number {
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ValidationError(`--port: expected an integer 0..65535, got '${value}'`);
-  return port;
 }
 
 function parsePositive(name: string) {

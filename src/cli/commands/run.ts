@@ -4,6 +4,7 @@ import { RunbookError } from '../../lib/errors';
 import { Redactor } from '../../lib/redact';
 import { EXIT_CODE_HELP, ExitCode } from '../exit-codes';
 import type { RunEvent, RunResult, TypedParameter } from '../../runner';
+import { positiveInt } from '../option-parsers';
 
 interface RunCliOptions {
   parameter?: string[];
@@ -33,12 +34,6 @@ function positiveSeconds(flag: string) {
     if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag}: expected a number of seconds > 0, got '${value}'`);
     return n;
   };
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected an integer >= 1, got '${value}'`);
-  return n;
 }
 
 function shortPath(p: string): string {

@@ -1,12 +1,7 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { basename } from 'node:path';
 import { defaultLedgerPath, readLedger, type LedgerEntry } from '../../runner/ledger';
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected an integer >= 1, got '${value}'`);
-  return n;
-}
+import { positiveInt } from '../option-parsers';
 
 function table(entries: LedgerEntry[]): string {
   const rows = entries.map((e) => [

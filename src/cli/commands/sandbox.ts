@@ -14,6 +14,7 @@ import {
   SANDBOX_DEMO_USER,
   addSandboxVolume,
 } from '../../sandbox/launcher';
+import { parsePort } from '../option-parsers';
 
 interface CommonOptions {
   state?: string;
@@ -22,12 +23,6 @@ interface CommonOptions {
 
 function stateDirOf(opts: CommonOptions): string {
   return resolve(opts.state ?? defaultStateDir());
-}
-
-function parsePort(value: string): number {
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ValidationError(`--port: expected an integer 0..65535, got '${value}'`);
-  return port;
 }
 
 function out(opts: CommonOptions, json: unknown, text: string): void {
