@@ -12,6 +12,7 @@ import { projectRoot } from '../lib/util/project-root';
 import { parseConfig, readConfigFile, defaultConfigFile, writeConfigFile, SANDBOX_DEMO_IAM_API_KEY, SANDBOX_DEMO_USER, SANDBOX_DEFAULT_VOLUME } from './config';
 import { formatZodIssues } from './errors';
 import { FaultSettings } from './faults';
+import { SANDBOX_SERVICE_NAME, type SandboxHealth } from './health';
 import { signJwt } from './jwt';
 import { canonicalStateDir, endpointPath, SandboxEndpointFile } from './state-lock';
 
@@ -23,18 +24,6 @@ export interface SandboxEndpoint {
   pid: number;
   stateDir: string;
   startedNow: boolean;
-}
-
-/** What `GET /sandbox/v1/health` answers. */
-export interface SandboxHealth {
-  status: string;
-  service: string;
-  url: string;
-  pid: number;
-  stateDir: string;
-  instanceId: string;
-  startedAt: string;
-  modules: string[];
 }
 
 export { projectRoot };
@@ -85,7 +74,7 @@ export async function probeHealth(url: string, timeoutMs = 1500): Promise<Sandbo
   try {
     const { status, body } = await httpJson('GET', `${url.replace(/\/+$/, '')}/sandbox/v1/health`, { timeoutMs });
     const health = body as SandboxHealth;
-    if (status === 200 && health && health.service === 'cpd-runbook-sandbox') return health;
+    if (status === 200 && health && health.service === SANDBOX_SERVICE_NAME) return health;
   } catch {
     /* not answering */
   }

@@ -1,18 +1,7 @@
 import { FaultSettings } from '../faults';
+import { SANDBOX_SERVICE_NAME, type SandboxInfo } from '../health';
 import { reply } from '../http/router';
 import { defineModule, type StatusSection } from '../module';
-
-/** Identity of the running server, as `GET /sandbox/v1/health` reports it. */
-export interface SandboxInfo {
-  url: string;
-  pid: number;
-  stateDir: string;
-  instanceId: string;
-  startedAt: string;
-  modules: string[];
-}
-
-export const SANDBOX_SERVICE_NAME = 'cpd-runbook-sandbox';
 
 /**
  * The sandbox's own API under `/sandbox/v1/` (never subject to fault injection):
