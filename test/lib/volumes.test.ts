@@ -6,7 +6,7 @@ import type { ProfileClients } from '../../src/lib/config';
 import { ValidationError } from '../../src/lib/errors';
 import { Plan } from '../../src/lib/plan';
 import { deleteFromVolume, downloadFromVolume, downloadVolumeFile, listVolume, statVolumePath, uploadToVolume, volumePath } from '../../src/lib/volumes';
-import type { TestSandbox } from '../sandbox/helpers';
+import { faultHits, type TestSandbox } from '../sandbox/helpers';
 import { ageFile, SANDBOX_DEFAULT_VOLUME as VOL, sandboxClients, startFastSandbox, volumeFolder, writeFile } from '../provider/helpers';
 
 /** The storage-volume client against the sandbox's zen-volumes API over real HTTP. */
@@ -148,7 +148,7 @@ describe('storage volume client under injected faults', () => {
     const got = await downloadFromVolume(clients.cpd, VOL, 'faulty', join(local, 'back'));
     expect(got.bytes).toBe(6015);
     for (let i = 0; i < 6; i++) expect(readFileSync(join(local, 'back', `f${i}.bin`)).equals(Buffer.alloc(1000 + i, i))).toBe(true);
-    const hits = (await sb.api.get('/sandbox/v1/faults')).json.faults.map((f: { hits: number }) => f.hits);
+    const hits = await faultHits(sb.api);
     expect(hits[0]).toBeGreaterThan(0);
     expect(hits[1]).toBe(3);
     expect(retries.some((r) => r.startsWith('PUT'))).toBe(true);

@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import yauzl from 'yauzl';
 import { ValidationError } from '../../src/lib/errors';
 import { Plan, PLANNED_ID } from '../../src/lib/plan';
 import { AssetExistsError, AssetNotFoundError, mimeTypeFor, pathSource, TransferIntegrityError, type TransferProgress } from '../../src/lib/wml';
+import { readZip } from '../helpers/zip';
 import { sha256File, startWmlFixture, writeRandomFile, type WmlFixture } from './wml-helpers';
 
 let fx: WmlFixture;
@@ -21,35 +20,6 @@ afterAll(async () => {
 let n = 0;
 /** A fresh file name per test, so tests share one space without seeing each other's assets. */
 const fresh = (ext = 'bin') => `f${++n}-${Date.now().toString(36)}.${ext}`;
-
-/** Every entry of a zip file: name → SHA-256 of its bytes (folders: 'dir'). Streams with yauzl. */
-function readZip(file: string): Promise<Record<string, string>> {
-  return new Promise((resolve, reject) => {
-    yauzl.open(file, { lazyEntries: true }, (err, zip) => {
-      if (err || !zip) return reject(err);
-      const out: Record<string, string> = {};
-      zip.on('entry', (entry: yauzl.Entry) => {
-        if (entry.fileName.endsWith('/')) {
-          out[entry.fileName] = 'dir';
-          zip.readEntry();
-          return;
-        }
-        zip.openReadStream(entry, (e, stream) => {
-          if (e || !stream) return reject(e);
-          const h = createHash('sha256');
-          stream.on('data', (c: Buffer) => h.update(c));
-          stream.on('end', () => {
-            out[entry.fileName] = h.digest('hex');
-            zip.readEntry();
-          });
-        });
-      });
-      zip.on('end', () => resolve(out));
-      zip.on('error', reject);
-      zip.readEntry();
-    });
-  });
-}
 
 /** The ids of the assets named `name`, straight from the sandbox. */
 async function idsNamed(name: string): Promise<string[]> {
@@ -108,7 +78,7 @@ describe('data asset upload and download', () => {
     const zip = join(fx.dir, `${top}-down.zip`);
     const got = await assets.download({ name: `${top}.zip` }, zip);
     expect(got.sha256).toBe(up.sha256);
-    expect(await readZip(zip)).toEqual({ ...shas, [`${top}/empty/`]: 'dir' });
+    expect(await readZip(zip, { content: 'sha256', folders: true })).toEqual({ ...shas, [`${top}/empty/`]: '<dir>' });
   });
 
   it('replace uploads first, then deletes the older copies; findLatest is the newest complete one', async () => {

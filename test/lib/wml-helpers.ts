@@ -11,7 +11,7 @@ import { cpdTokenProvider } from '../../src/lib/http/auth';
 import { createHttpClient, type HttpClient, type RetryInfo } from '../../src/lib/http/client';
 import { createWmlClient, type WmlClient, type WmlOptions } from '../../src/lib/wml';
 import { SANDBOX_DEMO_USER } from '../../src/sandbox/config';
-import { startTestSandbox, type TestSandbox } from '../sandbox/helpers';
+import { faultHits, setFaults, startTestSandbox, type TestSandbox } from '../sandbox/helpers';
 
 export interface WmlFixture {
   sandbox: TestSandbox;
@@ -39,14 +39,8 @@ export async function startWmlFixture(config: Record<string, unknown> = {}): Pro
       clients.push(made);
       return made;
     },
-    async faults(rules, seed = 1) {
-      const res = await sandbox.api.put('/sandbox/v1/faults', { seed, faults: rules });
-      if (res.status !== 200) throw new Error(`faults: ${res.status} ${res.text}`);
-    },
-    async faultHits() {
-      const res = await sandbox.api.get('/sandbox/v1/faults');
-      return (res.json.faults as { hits: number }[]).map((f) => f.hits);
-    },
+    faults: (rules, seed) => setFaults(sandbox.api, rules, seed),
+    faultHits: () => faultHits(sandbox.api),
     async space(name = `space-${randomBytes(4).toString('hex')}`) {
       const { wml } = fixture.client();
       return (await wml.ensureSpace(name)).space.id;

@@ -12,7 +12,7 @@ import { Redactor } from '../../src/lib/redact';
 import { EdiClient } from '../../src/lib/wmla/edi';
 import { TrainingClient } from '../../src/lib/wmla/training';
 import { SANDBOX_DEMO_USER } from '../../src/sandbox/config';
-import { startTestSandbox, type TestSandbox } from '../sandbox/helpers';
+import { faultHits, setFaults, startTestSandbox, type TestSandbox } from '../sandbox/helpers';
 
 export interface WmlaFixture {
   sandbox: TestSandbox;
@@ -51,14 +51,8 @@ export async function startWmlaFixture(services: Record<string, unknown> = FAST_
       clients.push(made);
       return made;
     },
-    async faults(rules, seed = 1) {
-      const res = await sandbox.api.put('/sandbox/v1/faults', { seed, faults: rules });
-      if (res.status !== 200) throw new Error(`faults: ${res.status} ${res.text}`);
-    },
-    async faultHits() {
-      const res = await sandbox.api.get('/sandbox/v1/faults');
-      return (res.json.faults as { hits: number }[]).map((f) => f.hits);
-    },
+    faults: (rules, seed) => setFaults(sandbox.api, rules, seed),
+    faultHits: () => faultHits(sandbox.api),
     async close() {
       for (const c of clients) c.close();
       await sandbox.close();

@@ -8,7 +8,8 @@ import { Plan } from '../../src/lib/plan';
 import { Redactor } from '../../src/lib/redact';
 import { prepareSubmissionFolder, type PreparedSubmission } from '../../src/lib/wmla/submission';
 import { ExecNotFoundError, TrainingFailedError, type TrainingProgress } from '../../src/lib/wmla/training';
-import { readZip, writeTree } from '../sandbox/wmla-fixtures';
+import { readZip } from '../helpers/zip';
+import { writeTree } from '../sandbox/wmla-fixtures';
 import { startRecordingProxy, startWmlaFixture, type WmlaFixture } from './wmla-helpers';
 
 /**

@@ -124,6 +124,18 @@ export async function startTestSandbox(
   };
 }
 
+/** Replaces the sandbox's fault rules through its own API (`PUT /sandbox/v1/faults`). */
+export async function setFaults(api: Api, rules: unknown[], seed = 1): Promise<void> {
+  const res = await api.put('/sandbox/v1/faults', { seed, faults: rules });
+  if (res.status !== 200) throw new Error(`faults: ${res.status} ${res.text}`);
+}
+
+/** How often each current fault rule has fired, in rule order. */
+export async function faultHits(api: Api): Promise<number[]> {
+  const res = await api.get('/sandbox/v1/faults');
+  return (res.json.faults as { hits: number }[]).map((f) => f.hits);
+}
+
 /** Asserts IBM's error envelope with this status, and that `trace` is the x-request-id header. */
 export function expectIbmError(res: ApiResponse, status: number, messagePart?: string | RegExp): void {
   expect({ status: res.status, body: res.json }).toMatchObject({ status });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as yauzl from 'yauzl';
+import { readZip } from '../helpers/zip';
 import { DirectoryListingResponse, VolumeWriteResponse, parseLastModified } from '../../src/lib/contracts/volumes';
 import { SANDBOX_DEFAULT_VOLUME } from '../../src/sandbox/config';
 import { Api, expectIbmError, rawRequest, startTestSandbox, tempStateDir, type TestSandbox } from './helpers';
@@ -14,28 +14,6 @@ async function upload(api: Api, path: string, content: string | Buffer, form: 'm
   const fd = new FormData();
   fd.append(field, new Blob([Buffer.from(content)]), path);
   return api.request('PUT', `${vol}/files/${enc(path)}`, { raw: fd });
-}
-
-function unzip(buf: Buffer): Promise<Record<string, string>> {
-  return new Promise((resolve, reject) => {
-    yauzl.fromBuffer(buf, { lazyEntries: true }, (err, zip) => {
-      if (err || !zip) return reject(err);
-      const out: Record<string, string> = {};
-      zip.on('entry', (entry: yauzl.Entry) => {
-        zip.openReadStream(entry, (e, s) => {
-          if (e || !s) return reject(e);
-          const chunks: Buffer[] = [];
-          s.on('data', (c: Buffer) => chunks.push(c));
-          s.on('end', () => {
-            out[entry.fileName] = Buffer.concat(chunks).toString('utf8');
-            zip.readEntry();
-          });
-        });
-      });
-      zip.on('end', () => resolve(out));
-      zip.readEntry();
-    });
-  });
 }
 
 describe('storage volumes', () => {
@@ -99,9 +77,9 @@ describe('storage volumes', () => {
     expectIbmError(await api.get(`${vol}/files/${enc('dl')}`), 400, 'compress=zip');
     const zip = await fetch(`${sb.url}${vol}/files/${enc('dl')}?compress=zip`, { headers: { authorization: `Bearer ${api.token}` } });
     expect(zip.headers.get('content-type')).toBe('application/zip');
-    expect(await unzip(Buffer.from(await zip.arrayBuffer()))).toEqual({ 'a.txt': 'AAA', 'deep/b.txt': 'BBB' });
+    expect(await readZip(Buffer.from(await zip.arrayBuffer()))).toEqual({ 'a.txt': 'AAA', 'deep/b.txt': 'BBB' });
     const single = await fetch(`${sb.url}${vol}/files/${enc('dl/a.txt')}?compress=zip`, { headers: { authorization: `Bearer ${api.token}` } });
-    expect(await unzip(Buffer.from(await single.arrayBuffer()))).toEqual({ 'a.txt': 'AAA' });
+    expect(await readZip(Buffer.from(await single.arrayBuffer()))).toEqual({ 'a.txt': 'AAA' });
     expectIbmError(await api.get(`${vol}/files/${enc('dl')}?compress=tar`), 400, 'query.compress');
   });
 

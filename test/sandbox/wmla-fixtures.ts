@@ -4,7 +4,6 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import * as yauzl from 'yauzl';
 import { createTarGz } from '../../src/lib/archive';
 
 /** Writes `files` (relative path → content) under `dir`. */
@@ -51,34 +50,6 @@ function tarEntry(e: { name: string; type?: string; body?: string }): Buffer {
 /** A plain tar of hand-written entries (names are written as given: `../x` stays `../x`). */
 export function rawTar(entries: { name: string; type?: string; body?: string }[]): Buffer {
   return Buffer.concat([...entries.map(tarEntry), Buffer.alloc(1024, 0)]);
-}
-
-/** The entries of a zip as {name: text}. */
-export function readZip(buf: Buffer): Promise<Record<string, string>> {
-  return new Promise((resolve, reject) => {
-    yauzl.fromBuffer(buf, { lazyEntries: true }, (err, zip) => {
-      if (err || !zip) return reject(err);
-      const out: Record<string, string> = {};
-      zip.on('entry', (entry: yauzl.Entry) => {
-        if (entry.fileName.endsWith('/')) {
-          zip.readEntry();
-          return;
-        }
-        zip.openReadStream(entry, (e, stream) => {
-          if (e || !stream) return reject(e);
-          const chunks: Buffer[] = [];
-          stream.on('data', (c: Buffer) => chunks.push(c));
-          stream.on('end', () => {
-            out[entry.fileName] = Buffer.concat(chunks).toString('utf8');
-            zip.readEntry();
-          });
-        });
-      });
-      zip.on('end', () => resolve(out));
-      zip.on('error', reject);
-      zip.readEntry();
-    });
-  });
 }
 
 /** Polls `probe` until it returns a value other than undefined; fails with `what` after `timeoutMs`. */

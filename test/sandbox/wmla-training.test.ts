@@ -19,7 +19,8 @@ import { wmlaTrainingModule } from '../../src/sandbox/services/wmla-training';
 import { processStartTicks } from '../../src/sandbox/services/wmla-training/processes';
 import { Store } from '../../src/sandbox/store';
 import { Api, demoToken, expectIbmError, startTestSandbox, tempStateDir, type ApiResponse, type TestSandbox } from './helpers';
-import { multipartFile, pidAlive, rawTar, readZip, tarGzOf, waitFor, writeTree } from './wmla-fixtures';
+import { readZip } from '../helpers/zip';
+import { multipartFile, pidAlive, rawTar, tarGzOf, waitFor, writeTree } from './wmla-fixtures';
 
 const BASE = '/platform/rest/deeplearning/v1';
 const SECRET = 'secret-token-value-4711';
