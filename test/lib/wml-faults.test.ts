@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { RemoteApiError } from '../../src/lib/http/errors';
-import { clientFor, sha256File, startFaultProxy, startWmlFixture, writeRandomFile, type WmlFixture } from './wml-helpers';
+import { startProxy } from '../helpers/proxy';
+import { clientFor, sha256File, startWmlFixture, writeRandomFile, type WmlFixture } from './wml-helpers';
 
 /**
  * Retries under injected faults: idempotent calls are retried by the HTTP client (a re-openable
@@ -89,7 +90,7 @@ describe('WML client under faults', () => {
 
   it('adopts the asset when the create happened but its answer was lost (no twin)', async () => {
     let lose = 1;
-    const proxy = await startFaultProxy(fx.sandbox.url, (method, path) => (method === 'POST' && path === '/v2/assets' && lose-- > 0 ? 'lose-response' : 'pass'));
+    const proxy = await startProxy(fx.sandbox.url, { decide: (method, path) => (method === 'POST' && path === '/v2/assets' && lose-- > 0 ? 'lose-response' : 'pass') });
     try {
       const { wml, close } = clientFor(proxy.url);
       const name = fresh();
@@ -97,7 +98,7 @@ describe('WML client under faults', () => {
       const sha = await writeRandomFile(file, 5000);
       const r = await wml.assets(space).upload(file);
       expect(r.sha256).toBe(sha);
-      expect(proxy.seen.filter((s) => s === 'POST /v2/assets').length).toBe(1);
+      expect(proxy.seen.filter((r) => r.method === 'POST' && r.url.split('?')[0] === '/v2/assets').length).toBe(1);
       expect(await assetsNamed(name)).toEqual([{ id: r.asset.id, complete: true }]);
       close();
     } finally {
@@ -144,16 +145,16 @@ describe('WML client under faults', () => {
     const sha = await writeRandomFile(file, 3 * 1024 * 1024);
     await fx.client().wml.assets(space).upload(file);
     let cuts = 2;
-    const proxy = await startFaultProxy(fx.sandbox.url, (method, path) =>
-      method === 'GET' && path.startsWith('/v2/asset_files/') && cuts-- > 0 ? { truncateAfter: 1024 * 1024 } : 'pass',
-    );
+    const proxy = await startProxy(fx.sandbox.url, {
+      decide: (method, path) => (method === 'GET' && path.startsWith('/v2/asset_files/') && cuts-- > 0 ? { truncateAfter: 1024 * 1024 } : 'pass'),
+    });
     try {
       const { wml, close } = clientFor(proxy.url);
       const out = join(fx.dir, 'cut', 'whole.bin');
       const got = await wml.assets(space).download({ name }, out);
       expect(got.sha256).toBe(sha);
       expect(await sha256File(out)).toBe(sha);
-      expect(proxy.seen.filter((s) => s.startsWith('GET /v2/asset_files/')).length).toBe(3);
+      expect(proxy.seen.filter((r) => r.method === 'GET' && r.url.startsWith('/v2/asset_files/')).length).toBe(3);
       expect(await fsp.readdir(join(fx.dir, 'cut'))).toEqual(['whole.bin']);
       close();
     } finally {

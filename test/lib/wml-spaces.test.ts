@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { TimeoutError } from '../../src/lib/errors';
 import { RemoteApiError } from '../../src/lib/http/errors';
 import { Plan, PLANNED_ID } from '../../src/lib/plan';
-import { clientFor, startFaultProxy, startWmlFixture, type WmlFixture } from './wml-helpers';
+import { startProxy } from '../helpers/proxy';
+import { clientFor, startWmlFixture, type WmlFixture } from './wml-helpers';
 
 let fx: WmlFixture;
 beforeAll(async () => {
@@ -119,14 +120,14 @@ describe('WML spaces', () => {
 
   it('a create whose answer is lost adopts the space the service made instead of making a second one', async () => {
     let lost = 0;
-    const proxy = await startFaultProxy(fx.sandbox.url, (method, path) => (method === 'POST' && path === '/v2/spaces' && lost++ === 0 ? 'lose-response' : 'pass'));
+    const proxy = await startProxy(fx.sandbox.url, { decide: (method, path) => (method === 'POST' && path === '/v2/spaces' && lost++ === 0 ? 'lose-response' : 'pass') });
     try {
       const { wml, close } = clientFor(proxy.url);
       const name = unique('lost');
       const r = await wml.ensureSpace(name);
       expect(await spacesNamed(name)).toEqual([r.space.id]);
       expect(r.space.state).toBe('active');
-      expect(proxy.seen.filter((s) => s === 'POST /v2/spaces').length).toBe(1);
+      expect(proxy.seen.filter((r) => r.method === 'POST' && r.url.split('?')[0] === '/v2/spaces').length).toBe(1);
       close();
     } finally {
       await proxy.close();

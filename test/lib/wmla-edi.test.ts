@@ -9,7 +9,8 @@ import { deployFromMetadata } from '../../src/lib/wmla/deploy-flow';
 import { ModelNotStoppedError } from '../../src/lib/wmla/edi';
 import { buildDeploymentPackage, CONTENT_ATTRIBUTE } from '../../src/lib/wmla/package';
 import { writeTree } from '../sandbox/wmla-fixtures';
-import { startRecordingProxy, startWmlaFixture, type WmlaFixture } from './wmla-helpers';
+import { startProxy } from '../helpers/proxy';
+import { startWmlaFixture, type WmlaFixture } from './wmla-helpers';
 
 /**
  * The EDI client against the sandbox over real HTTP: deployments are real folders, kernels are
@@ -91,7 +92,7 @@ const counted = (seen: { method: string; url: string }[], method: string, part: 
 
 describe('EDI client', () => {
   it('deployFromMetadata: deploys the template kernel, maps resource_configs, starts, reads the service_uri back; a second run changes nothing', async () => {
-    const proxy = await startRecordingProxy(fx.sandbox.url);
+    const proxy = await startProxy(fx.sandbox.url);
     const { edi } = fx.client(proxy.url);
     try {
       const meta = entry('seg-demo', { enable_gpus: 'False', n_cpus: 2, memory_allocation: 2048, n_replicas: 1, n_min_kernels: 1, task_execution_timeout: 120 });
@@ -137,7 +138,7 @@ describe('EDI client', () => {
   });
 
   it('honours n_replicas and the minimum kernels; applying the same settings twice makes one PUT; profile changes need a stop', async () => {
-    const proxy = await startRecordingProxy(fx.sandbox.url);
+    const proxy = await startProxy(fx.sandbox.url);
     const { edi } = fx.client(proxy.url);
     const pkg = await buildDeploymentPackage({ dependencyFolder: dependencyFolder('v1'), name: 'replicas-demo' });
     try {
@@ -301,7 +302,7 @@ describe('EDI client', () => {
 describe('EDI client under faults', () => {
   it('retries GETs of the instance and the profile answered 503; completes a deploy whose answer was lost without a second create', async () => {
     let lost = 0;
-    const proxy = await startRecordingProxy(fx.sandbox.url, (method, path) => method === 'POST' && path === '/dlim/v1/deployment/model' && lost++ === 0);
+    const proxy = await startProxy(fx.sandbox.url, { decide: (method, path) => (method === 'POST' && path === '/dlim/v1/deployment/model' && lost++ === 0 ? 'lose-response' : 'pass') });
     const { edi, retries } = fx.client(proxy.url);
     await fx.faults([
       { route: 'GET /dlim/v1/model/fault-demo/instance', errorRate: 1, statuses: [503], retryAfterSeconds: 0, maxHits: 3 },

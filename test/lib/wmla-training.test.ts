@@ -10,7 +10,8 @@ import { prepareSubmissionFolder, type PreparedSubmission } from '../../src/lib/
 import { ExecNotFoundError, TrainingFailedError, type TrainingProgress } from '../../src/lib/wmla/training';
 import { readZip } from '../helpers/zip';
 import { writeTree } from '../sandbox/wmla-fixtures';
-import { startRecordingProxy, startWmlaFixture, type WmlaFixture } from './wmla-helpers';
+import { startProxy } from '../helpers/proxy';
+import { startWmlaFixture, type WmlaFixture } from './wmla-helpers';
 
 /**
  * The training client against the sandbox over real HTTP: the sandbox really runs the submitted
@@ -80,7 +81,7 @@ describe('training client', () => {
       },
       { framework: 'distPyTorch', secretEnv: { USER_ACCESS_TOKEN: token } },
     );
-    const proxy = await startRecordingProxy(fx.sandbox.url);
+    const proxy = await startProxy(fx.sandbox.url);
     const { training } = fx.client(proxy.url);
     try {
       const options = { framework: 'distPyTorch', modelMain: 'train.py', numWorker: 2, msdEnv: { VOLUME_DISPLAY_NAME: 'Deep Data' }, scriptArgs: ['--epochs', '3'] };
@@ -171,10 +172,12 @@ describe('training client', () => {
     let arrived = 0;
     let release!: () => void;
     const bothListed = new Promise<void>((resolve) => (release = resolve));
-    const proxy = await startRecordingProxy(fx.sandbox.url, () => false, (method, path) => {
-      if (method !== 'GET' || !/\/execs\/?$/.test(path) || arrived >= 2) return undefined;
-      if (++arrived === 2) release();
-      return bothListed;
+    const proxy = await startProxy(fx.sandbox.url, {
+      hold: (method, path) => {
+        if (method !== 'GET' || !/\/execs\/?$/.test(path) || arrived >= 2) return undefined;
+        if (++arrived === 2) release();
+        return bothListed;
+      },
     });
     const a = fx.client(proxy.url);
     const b = fx.client(proxy.url);
@@ -333,7 +336,7 @@ describe('training client under faults', () => {
 
   it('adopts an exec whose answer was lost instead of submitting a twin', async () => {
     let lost = 0;
-    const proxy = await startRecordingProxy(fx.sandbox.url, (method, path) => method === 'POST' && /\/execs\/?$/.test(path) && lost++ === 0);
+    const proxy = await startProxy(fx.sandbox.url, { decide: (method, path) => (method === 'POST' && /\/execs\/?$/.test(path) && lost++ === 0 ? 'lose-response' : 'pass') });
     const { training } = fx.client(proxy.url);
     const sub = await folder({ 'train.py': 'print("ok")\n' });
     try {
