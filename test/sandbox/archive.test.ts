@@ -6,35 +6,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import { readZip } from '../helpers/zip';
+import { rawTar, type TarEntrySpec } from './wmla-fixtures';
 import { createTarGz, extractTarSafely, safeRelativePath, writeTarGz, zipFolder } from '../../src/lib/archive';
-
-/** One hand-written ustar entry (header + padded body), so tests can craft hostile archives. */
-function tarEntry(e: { name: string; type?: string; body?: string | Buffer; linkname?: string; size?: number }): Buffer {
-  const body = e.body === undefined ? Buffer.alloc(0) : Buffer.from(e.body);
-  const h = Buffer.alloc(512, 0);
-  const put = (s: string, off: number, len: number) => Buffer.from(s, 'utf8').copy(h, off, 0, len);
-  const octal = (n: number, len: number): string => n.toString(8).padStart(len - 1, '0') + '\0';
-  put(e.name, 0, 100);
-  put(octal(0o644, 8), 100, 8);
-  put(octal(0, 8), 108, 8);
-  put(octal(0, 8), 116, 8);
-  put(octal(e.size ?? body.length, 12), 124, 12);
-  put(octal(1700000000, 12), 136, 12);
-  put('        ', 148, 8);
-  put(e.type ?? '0', 156, 1);
-  put(e.linkname ?? '', 157, 100);
-  put('ustar\0', 257, 6);
-  put('00', 263, 2);
-  let sum = 0;
-  for (const b of h) sum += b;
-  put(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8);
-  const pad = Buffer.alloc((512 - (body.length % 512)) % 512, 0);
-  return Buffer.concat([h, body, pad]);
-}
-
-function tarball(entries: Parameters<typeof tarEntry>[0][]): Buffer {
-  return Buffer.concat([...entries.map(tarEntry), Buffer.alloc(1024, 0)]);
-}
 
 function tmp(prefix = 'archive-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -106,13 +79,13 @@ describe('extractTarSafely', () => {
     const work = tmp();
     const dest = join(work, 'dest');
     mkdirSync(dest);
-    const buf = tarball([{ name: 'dir/', type: '5' }, { name: 'dir/a.txt', body: 'A' }, { name: 'dir/hard', type: '1', linkname: 'dir/a.txt' }]);
+    const buf = rawTar([{ name: 'dir/', type: '5' }, { name: 'dir/a.txt', body: 'A' }, { name: 'dir/hard', type: '1', linkname: 'dir/a.txt' }]);
     const res = await extractTarSafely(Readable.from([buf]), dest);
     expect(snapshot(dest)).toEqual({ 'dir/a.txt': 'A', 'dir/hard': 'A' });
     expect(res.links).toBe(1);
   });
 
-  const hostile: [string, Parameters<typeof tarEntry>[0][], RegExp][] = [
+  const hostile: [string, TarEntrySpec[], RegExp][] = [
     ['a ../ entry', [{ name: 'ok.txt', body: 'fine' }, { name: '../evil.txt', body: 'x' }], /'\.\.'/],
     ['a nested ../ entry', [{ name: 'a/../../evil.txt', body: 'x' }], /'\.\.'/],
     ['an absolute entry', [{ name: '/tmp/evil.txt', body: 'x' }], /absolute/],
@@ -131,7 +104,7 @@ describe('extractTarSafely', () => {
     const work = tmp();
     for (const gz of [false, true]) {
       const dest = join(work, gz ? 'out-gz' : 'out');
-      await expect(extractTarSafely(writeArchive(work, tarball(entries), gz), dest)).rejects.toThrow(message);
+      await expect(extractTarSafely(writeArchive(work, rawTar(entries), gz), dest)).rejects.toThrow(message);
       expect(existsSync(dest)).toBe(false);
     }
     expect(readdirSync(work).filter((n) => n.includes('extract'))).toEqual([]);
@@ -140,7 +113,7 @@ describe('extractTarSafely', () => {
 
   it('enforces maxEntries and maxBytes', async () => {
     const work = tmp();
-    const many = tarball(Array.from({ length: 20 }, (_, i) => ({ name: `f${i}`, body: 'abc' })));
+    const many = rawTar(Array.from({ length: 20 }, (_, i) => ({ name: `f${i}`, body: 'abc' })));
     await expect(extractTarSafely(writeArchive(work, many), join(work, 'o1'), { maxEntries: 10 })).rejects.toThrow('more than 10 entries');
     await expect(extractTarSafely(writeArchive(work, many), join(work, 'o2'), { maxBytes: 30 })).rejects.toThrow('more than 30 bytes');
     await expect(extractTarSafely(writeArchive(work, many), join(work, 'o3'), { maxEntries: 20, maxBytes: 60 })).resolves.toMatchObject({ files: 20, bytes: 60 });
@@ -151,7 +124,7 @@ describe('extractTarSafely', () => {
     const dest = join(work, 'full');
     mkdirSync(dest);
     writeFileSync(join(dest, 'x'), 'x');
-    await expect(extractTarSafely(writeArchive(work, tarball([{ name: 'a', body: 'a' }])), dest)).rejects.toThrow('empty directory');
+    await expect(extractTarSafely(writeArchive(work, rawTar([{ name: 'a', body: 'a' }])), dest)).rejects.toThrow('empty directory');
     const junk = join(work, 'junk.tar');
     writeFileSync(junk, Buffer.from('this is not a tarball at all'.repeat(40)));
     await expect(extractTarSafely(junk, join(work, 'o'))).rejects.toThrow();

@@ -1,6 +1,6 @@
 /**
- * Fixtures shared by the WMLA sandbox tests: real tar/tar.gz archives (also hostile ones), zip
- * reading, polling, and process checks.
+ * Fixtures shared by the WMLA and archive sandbox tests: real tar/tar.gz archives (also hostile,
+ * hand-written ones), polling, and process checks.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -23,9 +23,19 @@ export async function tarGzOf(dir: string, includeFolder = true): Promise<Buffer
   return Buffer.concat(chunks);
 }
 
+/** One entry of a hand-written tar: `type` is the ustar type flag ('0' file, '1' hard link, '2' symlink, '5' folder). */
+export interface TarEntrySpec {
+  name: string;
+  type?: string;
+  body?: string | Buffer;
+  linkname?: string;
+  /** The size the header declares (default: the body's); another value makes a lying header. */
+  size?: number;
+}
+
 /** One hand-written ustar entry (header + padded body), so tests can craft hostile archives. */
-function tarEntry(e: { name: string; type?: string; body?: string }): Buffer {
-  const body = Buffer.from(e.body ?? '');
+function tarEntry(e: TarEntrySpec): Buffer {
+  const body = e.body === undefined ? Buffer.alloc(0) : Buffer.from(e.body);
   const h = Buffer.alloc(512, 0);
   const put = (s: string, off: number, len: number): void => {
     Buffer.from(s, 'utf8').copy(h, off, 0, len);
@@ -35,10 +45,11 @@ function tarEntry(e: { name: string; type?: string; body?: string }): Buffer {
   put(octal(0o644, 8), 100, 8);
   put(octal(0, 8), 108, 8);
   put(octal(0, 8), 116, 8);
-  put(octal(body.length, 12), 124, 12);
+  put(octal(e.size ?? body.length, 12), 124, 12);
   put(octal(1700000000, 12), 136, 12);
   put('        ', 148, 8);
   put(e.type ?? '0', 156, 1);
+  put(e.linkname ?? '', 157, 100);
   put('ustar\0', 257, 6);
   put('00', 263, 2);
   let sum = 0;
@@ -48,7 +59,7 @@ function tarEntry(e: { name: string; type?: string; body?: string }): Buffer {
 }
 
 /** A plain tar of hand-written entries (names are written as given: `../x` stays `../x`). */
-export function rawTar(entries: { name: string; type?: string; body?: string }[]): Buffer {
+export function rawTar(entries: TarEntrySpec[]): Buffer {
   return Buffer.concat([...entries.map(tarEntry), Buffer.alloc(1024, 0)]);
 }
 
