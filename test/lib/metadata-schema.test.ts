@@ -1,6 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
 import { dump } from 'js-yaml';
-import { ValidationError } from '../../src/lib/errors';
 import {
   DeploymentEntry,
   DeploymentMetadata,
@@ -14,17 +13,7 @@ import {
   yamlLocations,
   formatYamlPath,
 } from '../../src/lib/metadata';
-import { ASSET_ID, sampleEntry } from './fixtures/metadata';
-
-function validationError(fn: () => unknown): ValidationError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ValidationError) return e;
-    throw e;
-  }
-  throw new Error('expected a ValidationError');
-}
+import { ASSET_ID, sampleEntry, validationError } from './fixtures/metadata';
 
 describe('deployment entry schema', () => {
   it('accepts the runbook entry and turns enable_gpus "True" into a boolean', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ValidationError } from '../../src/lib/errors';
+import { validationError } from './fixtures/metadata';
 import { defaultThresholds } from '../../src/lib/thresholds';
 import { GENERIC_MONITOR } from '../../src/lib/monitors/definitions';
 import {
@@ -37,16 +37,6 @@ function vars(): DeploymentTemplateVariables {
   };
 }
 
-function catchValidation(fn: () => unknown): ValidationError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ValidationError) return e;
-    throw e;
-  }
-  throw new Error('expected a ValidationError');
-}
-
 describe('fillTemplate', () => {
   it('keeps the type of whole-value placeholders and interpolates text ones', () => {
     const out = fillTemplate('${key}:\n  n: ${n}\n  label: "run ${n} of ${name}"\n  m: ${m}\n', { key: 'k1', n: 3, name: 'x', m: { a: [1, 2] } });
@@ -60,7 +50,7 @@ describe('fillTemplate', () => {
   });
 
   it('reports missing and unknown variables by name', () => {
-    const err = catchValidation(() => fillTemplate('a: ${one}\nb: ${two}\n', { one: 1, three: 3 }, 't.yml'));
+    const err = validationError(() => fillTemplate('a: ${one}\nb: ${two}\n', { one: 1, three: 3 }, 't.yml'));
     expect(err.message).toContain('missing two');
     expect(err.message).toContain('unknown three');
     expect(err.issues.map((i) => i.path).sort()).toEqual(['three', 'two']);
@@ -92,12 +82,12 @@ describe('renderDeploymentEntry', () => {
   });
 
   it('rejects an unknown variable and a missing one, naming them', () => {
-    const extra = catchValidation(() => renderDeploymentEntry({ ...vars(), colour: 'blue' } as DeploymentTemplateVariables));
+    const extra = validationError(() => renderDeploymentEntry({ ...vars(), colour: 'blue' } as DeploymentTemplateVariables));
     expect(extra.issues[0].path).toBe('colour');
     expect(extra.issues[0].message).toContain('unknown key');
     const v = vars() as Partial<DeploymentTemplateVariables>;
     delete v.deployment_space_id;
-    const missing = catchValidation(() => renderDeploymentEntry(v as DeploymentTemplateVariables));
+    const missing = validationError(() => renderDeploymentEntry(v as DeploymentTemplateVariables));
     expect(missing.issues[0].path).toBe('deployment_space_id');
     expect(missing.issues[0].message).toMatch(/^required/);
   });
@@ -105,12 +95,12 @@ describe('renderDeploymentEntry', () => {
   it('rejects wrongly typed variables with the field path', () => {
     const v = vars();
     (v.resource_configs as Record<string, unknown>).n_cpus = '8';
-    const err = catchValidation(() => renderDeploymentEntry(v));
+    const err = validationError(() => renderDeploymentEntry(v));
     expect(err.issues[0]).toMatchObject({ path: 'resource_configs.n_cpus', message: 'expected a positive integer, got "8"' });
   });
 
   it('validates the filled entry against the entry schema (a bad deployment name is caught)', () => {
-    const err = catchValidation(() => renderDeploymentEntry({ ...vars(), deployment_name: 'has space' }));
+    const err = validationError(() => renderDeploymentEntry({ ...vars(), deployment_name: 'has space' }));
     expect(err.issues[0].path).toBe('54b19403-9c10-48e5-b3f3-dc958e2cfbb1.wmla_deployment.deployment_name');
   });
 
@@ -118,7 +108,7 @@ describe('renderDeploymentEntry', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tpl-'));
     const path = join(dir, 't.yml');
     writeFileSync(path, '${model_asset_id}:\n  model_asset: ${model_asset}\n');
-    const err = catchValidation(() => renderDeploymentEntry(vars(), { templatePath: path }));
+    const err = validationError(() => renderDeploymentEntry(vars(), { templatePath: path }));
     expect(err.message).toContain('unknown');
     expect(err.message).toContain('deployment_space_id');
   });
