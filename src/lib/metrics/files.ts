@@ -3,6 +3,7 @@
  * folder or handed over by a caller (a storage-volume listing). Also what counts as an image and
  * what counts as recent.
  */
+import { statSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -21,6 +22,7 @@ export const FileEntrySchema = z.object({
   size: z.number().int().nonnegative(),
   mtime: MtimeSchema,
 });
+/** An entry as callers hand it over, before validation (e.g. `mtime` as an ISO string or epoch number). */
 export type FileEntryInput = z.input<typeof FileEntrySchema>;
 
 /** A listed file with its modification time resolved to epoch milliseconds. */
@@ -59,9 +61,14 @@ export function normalizeEntries(entries: readonly FileEntryInput[], source: str
   return out;
 }
 
+/** Entries stat'ed between two yields to the event loop while listing. */
+const STATS_PER_TURN = 256;
+
 /**
  * Lists the regular files of a local folder (symbolic links are followed; directories are not
  * entries). `recursive` descends into sub-folders; paths are relative with `/` separators, sorted.
+ * Entries are stat'ed synchronously (a few µs each from the page cache, against ~20–50 µs of
+ * thread-pool round trip and promise per awaited stat), yielding to the event loop every few hundred.
  */
 export async function listFolder(dir: string, options: { recursive?: boolean } = {}): Promise<FileEntry[]> {
   let top;
@@ -75,6 +82,7 @@ export async function listFolder(dir: string, options: { recursive?: boolean } =
   }
   if (!top.isDirectory()) throw new ValidationError(`not a folder: ${dir}`, [{ path: dir, message: 'expected a folder' }]);
   const out: FileEntry[] = [];
+  let sinceYield = 0;
   const walk = async (rel: string): Promise<void> => {
     const abs = rel ? join(dir, rel) : dir;
     let names: string[];
@@ -84,10 +92,14 @@ export async function listFolder(dir: string, options: { recursive?: boolean } =
       throw new ValidationError(`cannot read folder ${abs}: ${(err as Error).message}`, [{ path: abs, message: 'unreadable' }]);
     }
     for (const name of names.sort()) {
+      if (++sinceYield >= STATS_PER_TURN) {
+        sinceYield = 0;
+        await new Promise((r) => setImmediate(r));
+      }
       const relPath = rel ? `${rel}/${name}` : name;
       let st;
       try {
-        st = await stat(join(abs, name));
+        st = statSync(join(abs, name));
       } catch (err) {
         throw new ValidationError(`cannot read ${join(abs, name)}: ${(err as Error).message}`, [{ path: join(abs, name), message: 'unreadable' }]);
       }

@@ -13,11 +13,16 @@ import { z } from 'zod';
 import { parseOptions } from './options';
 import { DEFAULT_IMAGE_EXTENSIONS, isImageFile, isRecent, listFolder, recentSince, type FileEntry } from './files';
 
+/**
+ * Options of the image counts (`generic_metrics`): the recent window in days, the instant it ends
+ * (default: now) and which file extensions count as images.
+ */
 export const GenericOptionsSchema = z.object({
   mostRecentDays: z.number().finite().nonnegative(),
   now: z.union([z.date(), z.number().finite()]).optional(),
   imageExtensions: z.array(z.string().regex(/^\.[^/\\]+$/, 'an extension such as .png')).min(1).optional(),
 });
+/** Options of the image counts, as callers pass them (see GenericOptionsSchema). */
 export type GenericOptions = z.input<typeof GenericOptionsSchema>;
 
 /** Keyed by the monitor definition's metric names. */
@@ -28,6 +33,7 @@ export interface GenericMetrics {
   num_images_recent_predicted: number;
 }
 
+/** The image counts of one run, with the window they used and what was left out. */
 export interface GenericResult {
   readonly metrics: GenericMetrics;
   /** Files modified at or after this instant counted as recent (ISO 8601, UTC). */

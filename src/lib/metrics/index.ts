@@ -12,8 +12,8 @@ export { DEFAULT_PREDICTION_SUFFIX, PairingOptionsSchema, RAW_PREDICTION_SUFFIX,
 export type { ImagePair, Pairing, PairingOptions } from './pairing';
 export { decodePngRgb, readPngHeader, DEFAULT_MAX_PIXELS } from './png';
 export type { PngHeader, RgbImage } from './png';
-export { countImagePairs, findWorkerScript } from './pool';
-export type { CountOptions, Execution, ImageSource, PairInput, Progress } from './pool';
+export { countImagePairs, countPairsInOrder, findWorkerScript } from './pool';
+export type { CountOptions, CountOutcome, CountSink, Execution, ImageSource, PairInput, PairList, PairSequence, Progress } from './pool';
 export { resizeLinear8u } from './resize';
 export {
   DEFAULT_MIN_PAIRS,
@@ -22,10 +22,11 @@ export {
   segmentationMetricsForFolders,
   selectSegmentationPairs,
 } from './segmentation';
-export type { ImageResult, SegmentationComputation, SegmentationResult, SegmentationSelectionOptions, Selection } from './segmentation';
+export type { ComputeOptions, FolderRunOptions, ImageResult, SegmentationComputation, SegmentationResult, SegmentationSelectionOptions, Selection } from './segmentation';
 export {
   SEGMENTATION_BASE_METRICS,
   SEGMENTATION_METRIC_NAMES,
+  SegmentationMetricsAccumulator,
   aggregateSegmentationMetrics,
   classMetrics,
   imageMetrics,

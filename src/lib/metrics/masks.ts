@@ -6,6 +6,7 @@
 import { ValidationError } from '../errors';
 import { PngRowReader, decodePngRgb, decodePngRows, readPngHeader, type DecodeOptions } from './png';
 import { resizeLinear8u } from './resize';
+import type { PairScratch } from './scratch';
 
 // Module-local constants for the hot loops: exported ones compile to `exports.X` property loads.
 const SIZE = 512;
@@ -19,6 +20,7 @@ export const POSITIVE_BIT = POS;
 /** Bit of a pixel code set when the pixel belongs to the negative class (blue channel > 0). */
 export const NEGATIVE_BIT = NEG;
 
+/** Pixel counts of one class in one image: true/false positives, false/true negatives. */
 export interface ConfusionCounts {
   readonly tp: number;
   readonly fp: number;
@@ -26,6 +28,7 @@ export interface ConfusionCounts {
   readonly tn: number;
 }
 
+/** The confusion counts of one prediction/ground-truth pair, for each of the two classes. */
 export interface PairCounts {
   readonly positive: ConfusionCounts;
   readonly negative: ConfusionCounts;
@@ -123,25 +126,29 @@ function pixelBin(p: DataView, po: number, g: DataView, go: number): number {
 
 const viewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
-/** Decodes a prediction and a ground-truth PNG and counts them (the per-pair work of a run). */
+/**
+ * Decodes a prediction and a ground-truth PNG and counts them (the per-pair work of a run).
+ * `scratch`: buffers reused from pair to pair (a thread's own), so the common case allocates
+ * nothing large.
+ */
 export function countPngPair(
   prediction: Uint8Array,
   groundTruth: Uint8Array,
   labels: { prediction: string; groundTruth: string },
   options: DecodeOptions = {},
+  scratch?: PairScratch,
 ): PngPairCounts {
   const predHeader = readPngHeader(prediction, labels.prediction);
   const gtHeader = readPngHeader(groundTruth, labels.groundTruth);
   const isMaskSize = (h: { width: number; height: number }): boolean => h.width === SIZE && h.height === SIZE;
   if (!isMaskSize(predHeader) || !isMaskSize(gtHeader)) {
-    const gt = classMaskFromPng(groundTruth, labels.groundTruth, options);
-    const pred = classMaskFromPng(prediction, labels.prediction, options);
+    const gt = classMaskFromPng(groundTruth, labels.groundTruth, { ...options, scratch: scratch?.groundTruth });
+    const pred = classMaskFromPng(prediction, labels.prediction, { ...options, scratch: scratch?.prediction });
     return { ...countMasks(pred.codes, gt.codes), predictionSize: [pred.sourceWidth, pred.sourceHeight], groundTruthSize: [gt.sourceWidth, gt.sourceHeight] };
   }
   // The common case: both 512×512, read row by row in step; no mask is materialised.
-  const decode = { ...options, redBlueOnly: true };
-  const g = new PngRowReader(groundTruth, labels.groundTruth, decode);
-  const p = new PngRowReader(prediction, labels.prediction, decode);
+  const g = new PngRowReader(groundTruth, labels.groundTruth, { ...options, redBlueOnly: true, scratch: scratch?.groundTruth });
+  const p = new PngRowReader(prediction, labels.prediction, { ...options, redBlueOnly: true, scratch: scratch?.prediction });
   const gv = viewOf(g.buf);
   const pv = viewOf(p.buf);
   const hist = new Uint32Array(16);

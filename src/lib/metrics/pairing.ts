@@ -12,18 +12,22 @@ import { ValidationError } from '../errors';
 import { parseOptions } from './options';
 import type { FileEntry } from './files';
 
+/** The suffix of DeepLIIF's refined segmentation output: the prediction masks by default. */
 export const DEFAULT_PREDICTION_SUFFIX = '_SegRefined.png';
 /** The suffix of DeepLIIF's raw segmentation output (`--raw`). */
 export const RAW_PREDICTION_SUFFIX = '_Seg.png';
 
+/** How prediction files are recognised and matched with their ground truth. */
 export const PairingOptionsSchema = z.object({
   /** File-name ending that marks a prediction mask. */
   predictionSuffix: z.string().min(1).default(DEFAULT_PREDICTION_SUFFIX),
   /** `strip-suffix`: NAME<suffix> ↔ NAME.png; `same-name`: the ground truth has the prediction's own name. */
   groundTruthName: z.enum(['strip-suffix', 'same-name']).default('strip-suffix'),
 });
+/** Pairing options as callers pass them (see PairingOptionsSchema). */
 export type PairingOptions = z.input<typeof PairingOptionsSchema>;
 
+/** A prediction mask and its ground truth, as listed. */
 export interface ImagePair {
   /** The ground truth's file name: the image's identity in results and their order. */
   readonly name: string;
@@ -31,6 +35,7 @@ export interface ImagePair {
   readonly groundTruth: FileEntry;
 }
 
+/** The outcome of pairing two listings by name. */
 export interface Pairing {
   /** Sorted by name. */
   readonly pairs: ImagePair[];

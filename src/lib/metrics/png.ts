@@ -10,10 +10,13 @@
  *
  * Written here rather than taken from pngjs because pngjs differs on two of those points (it
  * rounds 16-bit samples and zeroes the RGB of `tRNS` pixels) and is ~4× slower on masks; the
- * inflate itself is Node's zlib. Errors are ValidationErrors naming the file and the problem.
+ * inflate itself is Node's zlib (into reusable buffers, inflate.ts). Errors are ValidationErrors
+ * naming the file and the problem.
  */
-import { crc32, inflateSync } from 'node:zlib';
+import { crc32 } from 'node:zlib';
 import { ValidationError } from '../errors';
+import { inflateInto } from './inflate';
+import type { ImageScratch } from './scratch';
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -25,6 +28,7 @@ const ALLOWED_DEPTHS: Record<number, readonly number[]> = {
   0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16],
 };
 
+/** The fields of a PNG file's IHDR chunk that decoding needs. */
 export interface PngHeader {
   readonly width: number;
   readonly height: number;
@@ -33,6 +37,7 @@ export interface PngHeader {
   readonly interlaced: boolean;
 }
 
+/** A decoded image: 8-bit RGB, row-major, 3 bytes per pixel. */
 export interface RgbImage {
   readonly width: number;
   readonly height: number;
@@ -45,8 +50,14 @@ export interface DecodeOptions {
   readonly maxPixels?: number;
   /** Only red and blue are needed: the green values handed out are then unspecified (faster). */
   readonly redBlueOnly?: boolean;
+  /**
+   * Buffers to reuse for the compressed and inflated data (see scratch.ts): nothing large is then
+   * allocated, and rows handed out are views into `scratch.raw`, valid until its next use.
+   */
+  readonly scratch?: ImageScratch;
 }
 
+/** Largest image (width × height) decoded unless a caller allows more: guards memory against hostile headers. */
 export const DEFAULT_MAX_PIXELS = 4096 * 4096;
 
 /**
@@ -417,14 +428,27 @@ function rowBytesFor(width: number, h: PngHeader): number {
   return Math.ceil((width * CHANNELS[h.colorType] * h.bitDepth) / 8);
 }
 
-function inflate(parsed: Parsed, expected: number, label: string): Uint8Array {
-  const compressed = parsed.idat.length === 1 ? parsed.idat[0] : Buffer.concat(parsed.idat);
+/** Room for trailing bytes after the image data (libpng ignores them) while a runaway stream still fails fast. */
+const INFLATE_SLACK = 65536;
+
+function inflate(parsed: Parsed, expected: number, label: string, scratch: ImageScratch | undefined): Uint8Array {
+  const { idat } = parsed;
+  let compressed = idat[0];
+  if (idat.length > 1) {
+    let total = 0;
+    for (const c of idat) total += c.length;
+    const joined = scratch ? scratch.compressed.get(total) : Buffer.allocUnsafeSlow(total);
+    let at = 0;
+    for (const c of idat) {
+      joined.set(c, at);
+      at += c.length;
+    }
+    compressed = joined;
+  }
+  const capacity = expected + INFLATE_SLACK;
   let raw: Uint8Array;
   try {
-    // Some slack above the expected size tolerates trailing bytes (libpng ignores them) while a
-    // runaway stream still fails fast.
-    // One output chunk of the expected size spares zlib a concatenation copy.
-    raw = inflateSync(compressed, { maxOutputLength: expected + 65536, chunkSize: Math.max(1024, expected + 64) });
+    raw = inflateInto(compressed, scratch ? scratch.raw.get(capacity) : Buffer.allocUnsafeSlow(capacity)).data;
   } catch (err) {
     const reason = err instanceof RangeError ? 'more image data than the header declares' : (err as Error).message;
     fail(label, `corrupt PNG: image data does not decompress (${reason})`);
@@ -442,8 +466,8 @@ function checkSize(h: PngHeader, label: string, options: DecodeOptions): void {
  * Reads a PNG's rows as 8-bit RGB one at a time, top to bottom (see the module comment for the
  * conversion rules). After `next()` returns true, row `y` has pixel x at `buf[offset + 3x]` (R),
  * `+1` (G), `+2` (B); the bytes are valid until the following `next()`. Pulling rows lets a caller
- * walk two images in step. Memory: the inflated image data plus one row (a full RGB image for
- * interlaced files).
+ * walk two images in step. Memory: the inflated image data (in `options.scratch` when given) plus one
+ * row (a full RGB image for interlaced files).
  */
 export class PngRowReader {
   readonly header: PngHeader;
@@ -474,7 +498,7 @@ export class PngRowReader {
     this.twoLanes = options.redBlueOnly === true && (h.colorType === PngColorType.rgb || h.colorType === PngColorType.rgba);
     if (h.interlaced) {
       // Decoded whole up front; rows are then views into the image.
-      this.buf = decodeInterlaced(parsed, label, this.bpp, this.twoLanes, this.lane2);
+      this.buf = decodeInterlaced(parsed, label, this.bpp, this.twoLanes, this.lane2, options.scratch);
       this.raw = this.buf;
       this.stride = h.width * 3;
       this.rowBytes = 0;
@@ -484,7 +508,7 @@ export class PngRowReader {
     }
     this.rowBytes = rowBytesFor(h.width, h);
     this.stride = this.rowBytes + 1;
-    this.raw = inflate(parsed, this.stride * h.height, label);
+    this.raw = inflate(parsed, this.stride * h.height, label, options.scratch);
     const direct = h.colorType === PngColorType.rgb && h.bitDepth === 8;
     this.convert = direct ? null : rowConverter(h, parsed.palette, label);
     if (direct && this.twoLanes) this.rgb8View = new DataView(this.raw.buffer, this.raw.byteOffset, this.raw.byteLength);
@@ -511,7 +535,7 @@ export class PngRowReader {
   }
 }
 
-function decodeInterlaced(parsed: Parsed, label: string, bpp: number, twoLanes: boolean, lane2: number): Uint8Array {
+function decodeInterlaced(parsed: Parsed, label: string, bpp: number, twoLanes: boolean, lane2: number, scratch: ImageScratch | undefined): Uint8Array {
   // Adam7: seven reduced images, each filtered on its own; scatter them into a full RGB image.
   const h = parsed.header;
   const convert = rowConverter(h, parsed.palette, label);
@@ -521,7 +545,7 @@ function decodeInterlaced(parsed: Parsed, label: string, bpp: number, twoLanes: 
     return { x0, y0, dx, dy, w, h: ht, rowBytes: w > 0 ? rowBytesFor(w, h) : 0 };
   });
   const expected = passes.reduce((n, p) => n + (p.w > 0 && p.h > 0 ? (p.rowBytes + 1) * p.h : 0), 0);
-  const raw = inflate(parsed, expected, label);
+  const raw = inflate(parsed, expected, label, scratch);
   const image = new Uint8Array(h.width * h.height * 3);
   const passRow = new Uint8Array(h.width * 3);
   let at = 0;

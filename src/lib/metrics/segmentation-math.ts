@@ -16,6 +16,7 @@ import type { ConfusionCounts, PairCounts } from './masks';
 export const SEGMENTATION_BASE_METRICS = ['precision', 'recall', 'f1', 'Dice', 'IOU', 'PixAcc'] as const;
 export type SegmentationBaseMetric = (typeof SEGMENTATION_BASE_METRICS)[number];
 
+/** One of the 18 published metric names: a base metric, or its `_positive` / `_negative` variant. */
 export type SegmentationMetricName =
   | SegmentationBaseMetric
   | `${SegmentationBaseMetric}_positive`
@@ -52,6 +53,7 @@ export function classMetrics(c: ConfusionCounts): ClassMetrics {
   };
 }
 
+/** One image's metrics per class and their mean over the two classes (DeepLIIF's per-image "Mean" row). */
 export interface ImageMetrics {
   readonly positive: ClassMetrics;
   readonly negative: ClassMetrics;
@@ -59,6 +61,7 @@ export interface ImageMetrics {
   readonly mean: ClassMetrics;
 }
 
+/** The metrics of one image from its counts (see docs/metrics.md for the definitions). */
 export function imageMetrics(counts: PairCounts): ImageMetrics {
   const positive = classMetrics(counts.positive);
   const negative = classMetrics(counts.negative);
@@ -68,23 +71,48 @@ export function imageMetrics(counts: PairCounts): ImageMetrics {
 }
 
 /**
- * Macro average over images, in the order given (the order fixes the floating-point sums: callers
- * sort by file name so results do not depend on listing order or worker count).
+ * Macro average over images, built one image at a time in the order added (the order fixes the
+ * floating-point sums: callers add images sorted by file name so results do not depend on listing
+ * order or worker count). Holds 18 sums, whatever the number of images.
  */
-export function aggregateSegmentationMetrics(images: readonly PairCounts[]): SegmentationMetrics {
-  if (images.length === 0) throw new RangeError('aggregateSegmentationMetrics: no images');
-  const sums = {} as Record<SegmentationMetricName, number>;
-  for (const name of SEGMENTATION_METRIC_NAMES) sums[name] = 0;
-  for (const counts of images) {
+export class SegmentationMetricsAccumulator {
+  private readonly sums = {} as Record<SegmentationMetricName, number>;
+  private n = 0;
+
+  constructor() {
+    for (const name of SEGMENTATION_METRIC_NAMES) this.sums[name] = 0;
+  }
+
+  /** Images added so far. */
+  get images(): number {
+    return this.n;
+  }
+
+  /** Adds one image's counts to the sums. */
+  add(counts: PairCounts): void {
     const im = imageMetrics(counts);
     for (const m of SEGMENTATION_BASE_METRICS) {
-      sums[m] += im.mean[m];
-      sums[`${m}_positive`] += im.positive[m];
-      sums[`${m}_negative`] += im.negative[m];
+      this.sums[m] += im.mean[m];
+      this.sums[`${m}_positive`] += im.positive[m];
+      this.sums[`${m}_negative`] += im.negative[m];
     }
+    this.n++;
   }
-  for (const name of SEGMENTATION_METRIC_NAMES) sums[name] /= images.length;
-  return sums;
+
+  /** The means over the images added (a new object each call). */
+  result(): SegmentationMetrics {
+    if (this.n === 0) throw new RangeError('segmentation metrics: no images to average');
+    const out = {} as Record<SegmentationMetricName, number>;
+    for (const name of SEGMENTATION_METRIC_NAMES) out[name] = this.sums[name] / this.n;
+    return out;
+  }
+}
+
+/** Macro average over images, in the order given (see SegmentationMetricsAccumulator). */
+export function aggregateSegmentationMetrics(images: readonly PairCounts[]): SegmentationMetrics {
+  const acc = new SegmentationMetricsAccumulator();
+  for (const counts of images) acc.add(counts);
+  return acc.result();
 }
 
 /** The unit of a published metric, from the monitor definition (`percent` or `fraction`). */

@@ -15,14 +15,19 @@ import { z } from 'zod';
 import { ValidationError } from '../errors';
 import { parseOptions } from './options';
 import { isRecent, listFolder, recentSince, type FileEntry } from './files';
+import { PACKED, unpackCounts } from './count-job';
 import type { PairCounts } from './masks';
 import { PairingOptionsSchema, pairByName, type ImagePair } from './pairing';
-import { countImagePairs, type CountOptions, type Execution, type PairInput } from './pool';
-import { aggregateSegmentationMetrics, type SegmentationMetrics } from './segmentation-math';
+import { countPairsInOrder, pairGetter, type CountOptions, type Execution, type PairInput, type PairList } from './pool';
+import { SegmentationMetricsAccumulator, type SegmentationMetrics } from './segmentation-math';
 
 /** Pairs a segmentation run needs at least (the predecessor's `num_files_least`). */
 export const DEFAULT_MIN_PAIRS = 3;
 
+/**
+ * Which pairs a segmentation run evaluates: pairing rules plus the recent window (`mostRecentDays`,
+ * ending at `now`) and the fewest pairs the run needs.
+ */
 export const SegmentationSelectionSchema = PairingOptionsSchema.extend({
   /** Only pairs whose prediction and ground truth were both modified within this many days. Unset: all pairs. */
   mostRecentDays: z.number().finite().nonnegative().optional(),
@@ -31,8 +36,10 @@ export const SegmentationSelectionSchema = PairingOptionsSchema.extend({
   /** Reference time of the window (default: now). */
   now: z.union([z.date(), z.number().finite()]).optional(),
 });
+/** Selection options as callers pass them (see SegmentationSelectionSchema). */
 export type SegmentationSelectionOptions = z.input<typeof SegmentationSelectionSchema>;
 
+/** The pairs selected for a run, and what was left out and why. */
 export interface Selection {
   /** Files in the prediction folder named like a prediction. */
   readonly predictions: number;
@@ -86,6 +93,7 @@ export function selectSegmentationPairs(
   };
 }
 
+/** One image's counts in a run, with the sizes of its two files as stored. */
 export interface ImageResult {
   readonly name: string;
   readonly counts: PairCounts;
@@ -94,15 +102,26 @@ export interface ImageResult {
   readonly groundTruthSize: readonly [number, number];
 }
 
+/** The outcome of counting and aggregating a set of pairs. */
 export interface SegmentationComputation {
   /** Keyed by the monitor definition's metric names; `<m>` in percent, `<m>_positive|negative` in fractions. */
   readonly metrics: SegmentationMetrics;
   /**
    * Per image, in the order aggregated (the input order): counts only, to keep large runs small;
-   * `imageMetrics(image.counts)` gives its metrics and DeepLIIF's per-image "Mean" row.
+   * `imageMetrics(image.counts)` gives its metrics and DeepLIIF's per-image "Mean" row. Empty with
+   * `perImage: false`.
    */
   readonly images: ImageResult[];
   readonly execution: Execution;
+}
+
+/** Options of computeSegmentationMetrics: how pairs are counted, and whether per-image counts are kept. */
+export interface ComputeOptions extends CountOptions {
+  /**
+   * Keep every image's counts in `images` (default true). `false` keeps nothing per image: the
+   * metrics are summed as pairs are counted, so memory does not grow with the number of pairs.
+   */
+  readonly perImage?: boolean;
 }
 
 /**
@@ -110,25 +129,47 @@ export interface SegmentationComputation {
  * `selectSegmentationPairs` returns them, for DeepLIIF-comparable sums). Any unreadable or
  * corrupt file fails the whole computation with an error naming the file.
  */
-export async function computeSegmentationMetrics(pairs: readonly PairInput[], options: CountOptions = {}): Promise<SegmentationComputation> {
+export async function computeSegmentationMetrics(pairs: PairList, options: ComputeOptions = {}): Promise<SegmentationComputation> {
   if (pairs.length === 0) throw new ValidationError('no prediction/ground-truth pairs to evaluate', [{ path: 'pairs', message: 'expected at least one pair' }]);
   const names = new Set<string>();
-  for (const p of pairs) {
+  const pairAt = pairGetter(pairs);
+  for (let i = 0; i < pairs.length; i++) {
+    const p = pairAt(i);
     if (names.has(p.name)) throw new ValidationError(`pair ${JSON.stringify(p.name)} is listed twice`, [{ path: p.name, message: 'duplicate pair' }]);
     names.add(p.name);
   }
-  const { counts, execution } = await countImagePairs(pairs, options);
-  const images = counts.map((c, i) => ({
-    name: pairs[i].name,
-    counts: { positive: c.positive, negative: c.negative },
-    predictionSize: c.predictionSize,
-    groundTruthSize: c.groundTruthSize,
-  }));
-  return { metrics: aggregateSegmentationMetrics(images.map((im) => im.counts)), images, execution };
+  names.clear();
+  const perImage = options.perImage !== false;
+  const sums = new SegmentationMetricsAccumulator();
+  // Per image while the run goes on: its name and 12 numbers in one growing array, not objects
+  // (a few objects per pair would keep the young generation busy and make V8 grow it).
+  const imageNames: string[] = [];
+  let table = new Float64Array(perImage ? Math.min(pairs.length, 1024) * PACKED : 0);
+  const execution = await countPairsInOrder(pairs, options, (index, c, at, pair) => {
+    sums.add({
+      positive: { tp: c[at], fp: c[at + 1], fn: c[at + 2], tn: c[at + 3] },
+      negative: { tp: c[at + 4], fp: c[at + 5], fn: c[at + 6], tn: c[at + 7] },
+    });
+    if (!perImage) return;
+    if ((index + 1) * PACKED > table.length) {
+      const grown = new Float64Array(Math.min(pairs.length, 2 * (index + 1)) * PACKED);
+      grown.set(table);
+      table = grown;
+    }
+    table.set(c.subarray(at, at + PACKED), index * PACKED);
+    imageNames.push(pair.name);
+  });
+  const images: ImageResult[] = imageNames.map((name, i) => {
+    const c = unpackCounts(table, i * PACKED);
+    return { name, counts: { positive: c.positive, negative: c.negative }, predictionSize: c.predictionSize, groundTruthSize: c.groundTruthSize };
+  });
+  return { metrics: sums.result(), images, execution };
 }
 
-export interface FolderRunOptions extends SegmentationSelectionOptions, CountOptions {}
+/** Options of segmentationMetricsForFolders: selection plus computation. */
+export interface FolderRunOptions extends SegmentationSelectionOptions, ComputeOptions {}
 
+/** The outcome of a run over two folders: the computation and the selection it used. */
 export interface SegmentationResult extends SegmentationComputation {
   readonly selection: Omit<Selection, 'pairs'> & { readonly pairs: number };
 }
@@ -139,15 +180,14 @@ export async function segmentationMetricsForFolders(
   options: FolderRunOptions = {},
 ): Promise<SegmentationResult> {
   const [predictions, groundTruths] = await Promise.all([listFolder(dirs.prediction), listFolder(dirs.groundTruth)]);
-  // The listings are not needed past this call (the pairs keep their own entries).
-  const selection = selectSegmentationPairs(predictions, groundTruths, options, { prediction: dirs.prediction, groundTruth: dirs.groundTruth });
+  const { pairs, ...summary } = selectSegmentationPairs(predictions, groundTruths, options, { prediction: dirs.prediction, groundTruth: dirs.groundTruth });
+  // The listings are not needed past the selection; each pair's paths are made when it is sent.
   predictions.length = 0;
   groundTruths.length = 0;
-  const inputs: PairInput[] = selection.pairs.map((p) => ({
-    name: p.name,
-    prediction: join(dirs.prediction, p.prediction.path),
-    groundTruth: join(dirs.groundTruth, p.groundTruth.path),
-  }));
+  const inputs: PairList = {
+    length: pairs.length,
+    get: (i) => ({ name: pairs[i].name, prediction: join(dirs.prediction, pairs[i].prediction.path), groundTruth: join(dirs.groundTruth, pairs[i].groundTruth.path) }),
+  };
   const computed = await computeSegmentationMetrics(inputs, options);
-  return { ...computed, selection: { ...selection, pairs: selection.pairs.length } };
+  return { metrics: computed.metrics, images: computed.images, execution: computed.execution, selection: { ...summary, pairs: pairs.length } };
 }
