@@ -492,12 +492,8 @@ describe('countPairsInOrder / countImagePairs over many pairs', () => {
     }
   });
 
-  // BUG (documented, not fixed in src): a loader that has not settled keeps an aborted run waiting.
-  // The abort stops the workers at once, but the lane awaiting the loader is not released, so the
-  // call settles only when the loader does — never, for a download that hangs, which is the case an
-  // AbortSignal (e.g. a provider timeout) is there for. `it.failing` passes while the bug is there:
-  // turn it into `it` once countPairsInOrder stops waiting for loaders after an abort.
-  it.failing.each([0, 2])('settles an aborted run without waiting for a pending loader (%i workers; fails today)', async (workers) => {
+  // A download that hangs must not keep an aborted run (e.g. a provider timeout) waiting.
+  it.each([0, 2])('settles an aborted run without waiting for a pending loader (%i workers)', async (workers) => {
     const { pairs } = poolFiles();
     const controller = new AbortController();
     let loaderDone = false;

@@ -274,6 +274,9 @@ export async function countPairsInOrder(pairs: PairList, options: CountOptions, 
     wake();
   };
   const stopped = (): boolean => failure !== null || signal?.aborted === true;
+  // Settles with the abort, so a lane waiting on a hung loader (a download) stops at once.
+  let abandon: (() => void) | null = null;
+  const abandoned = new Promise<'aborted'>((r) => (abandon = () => r('aborted')));
 
   const emit = (): void => {
     let batch = arrived.get(emitted);
@@ -301,7 +304,8 @@ export async function countPairsInOrder(pairs: PairList, options: CountOptions, 
       made.push(job);
     }
     if (!waits) return { jobs: made as PairJob[] };
-    const settled = await Promise.allSettled(made);
+    const settled = await Promise.race([Promise.allSettled(made), abandoned]);
+    if (settled === 'aborted') return { jobs: [], loadFailure: abortError(signal as AbortSignal) };
     const jobs: PairJob[] = [];
     for (const s of settled) {
       if (s.status === 'rejected') return { jobs, loadFailure: s.reason instanceof Error ? s.reason : new Error(String(s.reason)) };
@@ -341,6 +345,7 @@ export async function countPairsInOrder(pairs: PairList, options: CountOptions, 
 
   const workers: PoolWorker[] = [];
   const onAbort = (): void => {
+    abandon?.();
     wake();
     void Promise.all(workers.map((w) => w.close(abortError(signal as AbortSignal))));
   };
