@@ -170,11 +170,8 @@ describe('inflateInto (zlib into a caller-owned buffer)', () => {
     expect(c.data.equals(third)).toBe(true);
   });
 
-  // BUG (documented here rather than fixed in src, see the commit message): an `into` of 0 bytes takes
-  // the fallback with maxOutputLength Math.max(1, 0) = 1, so one byte of output is returned instead of
-  // the RangeError the contract promises. No caller passes an empty buffer today (png.ts always adds
-  // 64 KiB of slack). `it.failing` passes while the bug is there: turn it into `it` once fixed.
-  it.failing('throws a RangeError for any output into an empty buffer (fails today: returns 1 byte)', () => {
+  // The fallback's zlib needs maxOutputLength ≥ 1, so an empty `into` is the edge case.
+  it('throws a RangeError for any output into an empty buffer', () => {
     expect(errorOf(() => inflateInto(deflateSync(Buffer.from([7])), Buffer.alloc(0))).name).toBe('RangeError');
   });
 });

@@ -48,7 +48,10 @@ export function inflateInto(compressed: Uint8Array, into: Buffer): Inflated {
     typeof engine._maxOutputLength === 'number';
   if (!usable || capacity < PROBE_CHUNK) {
     (engine as unknown as Inflate).close();
-    return { data: inflateSync(compressed, { chunkSize: Math.max(PROBE_CHUNK, capacity), maxOutputLength: Math.max(1, capacity) }), reused: false };
+    // zlib wants maxOutputLength ≥ 1: an empty `into` is checked by hand.
+    const data = inflateSync(compressed, { chunkSize: Math.max(PROBE_CHUNK, capacity), maxOutputLength: Math.max(1, capacity) });
+    if (data.length > capacity) throw new RangeError(`Cannot create a Buffer larger than ${capacity} bytes`);
+    return { data, reused: false };
   }
   engine._outBuffer = into;
   engine._outOffset = 0;
