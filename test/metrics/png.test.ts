@@ -138,6 +138,16 @@ describe('PNG decoding errors name the file and the problem', () => {
     }
   });
 
+  it('rejects image data far longer than the header declares', () => {
+    // A 512×512 image's data under a header that says 4×4: more than the header plus slack inflates.
+    const big = encodePng({ width: 512, height: 512, colorType: 0, bitDepth: 8, samples: new Array<number>(512 * 512).fill(0) });
+    const lying = Buffer.from(big);
+    lying.writeUInt32BE(4, 16);
+    lying.writeUInt32BE(4, 20);
+    lying.writeUInt32BE(crc32(lying.subarray(12, 29)) >>> 0, 29);
+    expectError(lying, /more image data than the header declares/);
+  });
+
   it('rejects a CRC mismatch in a critical chunk', () => {
     const bad = Buffer.from(good);
     bad[8 + 8 + 13 + 4 + 8 + 2] ^= 0xff; // a byte inside the IDAT data

@@ -450,7 +450,8 @@ function inflate(parsed: Parsed, expected: number, label: string, scratch: Image
   try {
     raw = inflateInto(compressed, scratch ? scratch.raw.get(capacity) : Buffer.allocUnsafeSlow(capacity)).data;
   } catch (err) {
-    const reason = err instanceof RangeError ? 'more image data than the header declares' : (err as Error).message;
+    // By name: zlib's RangeError comes from Node's own realm, which `instanceof` misses under jest's VM.
+    const reason = (err as Error).name === 'RangeError' ? 'more image data than the header declares' : (err as Error).message;
     fail(label, `corrupt PNG: image data does not decompress (${reason})`);
   }
   if (raw.length < expected) fail(label, `corrupt PNG: image data truncated (${raw.length} of ${expected} bytes)`);
