@@ -3,7 +3,8 @@
  * state dir, and this process measures
  *  1. upload throughput of a large asset (default 1 GiB) through the four-step data-asset upload,
  *     with the server's peak RSS during it, against writing the same bytes to a file on the same
- *     disk (fsync included); the bytes come back by a download checked by SHA-256;
+ *     disk (fsync included), in interleaved rounds (default 3: the best rate and the highest RSS
+ *     count); the bytes come back by a download checked by SHA-256;
  *  2. requests/s, p50 and p99 latency of asset search (with dozens of assets in the space) and of
  *     OpenScale measurement posts under 16 concurrent clients, against a bare Node http server in
  *     its own process answering a JSON body of the same size to the same load;
@@ -39,6 +40,7 @@ const TARGET_UPLOAD_MB_PER_S = 200;
 
 interface Options {
   mib: number;
+  rounds: number;
   clients: number;
   seconds: number;
   warmup: number;
@@ -153,13 +155,14 @@ async function main(opts: Options): Promise<void> {
     const { space } = await wml.ensureSpace('sandbox-bench');
     const assets = wml.assets(space.id);
 
-    say(`\nupload of ${opts.mib} MiB (${fixed(mb(bytes), 1)} MB)`);
-    const upload: UploadFigures = await benchUpload({ dir, bytes, assets, serverPid: pid, say });
-    const upRate = mb(upload.upload.bytesPerSecond);
-    say(`  upload ${fixed(upRate)} MB/s, reference ${fixed(mb(upload.reference.bytesPerSecond))} MB/s, ratio ${fixed(upload.ratio, 2)}`);
-    say(`  server peak RSS during the upload ${fixed(mb(upload.serverPeakRssBytes), 1)} MB (${upload.serverPeakRssHow}; ${fixed(mb(upload.serverRssBeforeBytes), 1)} MB before)`);
+    say(`\nupload of ${opts.mib} MiB (${fixed(mb(bytes), 1)} MB), ${opts.rounds} interleaved round${opts.rounds === 1 ? '' : 's'}`);
+    const upload: UploadFigures = await benchUpload({ dir, bytes, rounds: opts.rounds, assets, serverPid: pid, say });
+    const upRate = mb(upload.uploadBytesPerSecond);
+    const rates = (pick: (r: UploadFigures['rounds'][number]) => number) => upload.rounds.map((r) => fixed(mb(bytes / pick(r)))).join(', ');
+    say(`  upload ${fixed(upRate)} MB/s (best; rounds ${rates((r) => r.uploadSeconds)}), reference ${fixed(mb(upload.referenceBytesPerSecond))} MB/s (best; rounds ${rates((r) => r.referenceSeconds)}), ratio ${fixed(upload.ratio, 2)}`);
+    say(`  server peak RSS during the uploads ${fixed(mb(upload.serverPeakRssBytes), 1)} MB (highest round; ${upload.serverPeakRssHow}; ${fixed(mb(upload.serverRssBeforeBytes), 1)} MB before)`);
     say(`  download ${fixed(mb(upload.download.bytesPerSecond))} MB/s, server peak RSS ${fixed(mb(upload.download.serverPeakRssBytes), 1)} MB`);
-    say(`  sha256 ${upload.upload.sha256.slice(0, 16)}…: sent = downloaded = server's recorded (ETag): ${upload.checksumMatches ? 'yes' : 'NO'}`);
+    say(`  sha256 ${upload.sha256.slice(0, 16)}…: the same every round, = downloaded = server's recorded (ETag): ${upload.checksumMatches ? 'yes' : 'NO'}`);
 
     await addAssets(assets, opts.assets);
     const miId = await monitorInstance(clients);
@@ -215,8 +218,8 @@ async function main(opts: Options): Promise<void> {
 
     const rssMb = mb(upload.serverPeakRssBytes);
     const targets: Target[] = [
-      { name: 'server peak RSS during the upload', value: rssMb, limit: TARGET_PEAK_RSS_MB, unit: 'MB', met: rssMb < TARGET_PEAK_RSS_MB },
-      { name: 'upload throughput', value: upRate, limit: TARGET_UPLOAD_MB_PER_S, unit: 'MB/s', met: upRate >= TARGET_UPLOAD_MB_PER_S },
+      { name: 'server peak RSS during the uploads', value: rssMb, limit: TARGET_PEAK_RSS_MB, unit: 'MB', met: rssMb < TARGET_PEAK_RSS_MB },
+      { name: 'upload throughput (best round)', value: upRate, limit: TARGET_UPLOAD_MB_PER_S, unit: 'MB/s', met: upRate >= TARGET_UPLOAD_MB_PER_S },
     ];
     const loadAfter = loadavg();
     say(`\nload average before ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, after ${load3()}`);
@@ -228,7 +231,7 @@ async function main(opts: Options): Promise<void> {
       const doc = {
         node: process.version,
         cores: cpus().length,
-        options: { mib: opts.mib, clients: opts.clients, seconds: opts.seconds, warmupSeconds: opts.warmup, assets: opts.assets },
+        options: { mib: opts.mib, rounds: opts.rounds, clients: opts.clients, seconds: opts.seconds, warmupSeconds: opts.warmup, assets: opts.assets },
         loadAverageBefore: loadBefore,
         loadAverageAfter: loadAfter,
         upload,
@@ -253,6 +256,7 @@ const program = new Command('bench:sandbox')
       `(server peak RSS < ${TARGET_PEAK_RSS_MB} MB during the upload, upload ≥ ${TARGET_UPLOAD_MB_PER_S} MB/s) is not met or the checksums differ.`,
   )
   .option('--mib <n>', 'size of the uploaded asset in MiB', count(1), 1024)
+  .option('--rounds <n>', 'upload rounds, each with its reference (the best counts; the highest RSS counts)', count(1), 3)
   .option('--clients <n>', 'concurrent clients of the load part', count(1), 16)
   .option('--seconds <s>', 'measured seconds per load row', seconds, 8)
   .option('--warmup <s>', 'unmeasured seconds before each load row', seconds, 1)
