@@ -11,6 +11,7 @@
  * and states whether the targets hold (server peak RSS < 150 MB during the upload, ≥ 200 MB/s).
  * Ratios are sandbox ÷ reference, both measured in this run. MB = 10^6 bytes.
  * The sandbox and the temporary folder are removed at the end, also after an error or Ctrl-C.
+ * Figures as JSON: `npm run -s bench:sandbox -- --json > figures.json` (-s keeps npm's banner out).
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
