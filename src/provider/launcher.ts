@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { resolveProfile, type ConnectionProfile } from '../lib/config/profile';
 import { projectRoot } from '../lib/util/project-root';
+import { defaultStateDir } from '../sandbox/launcher';
 import { ConfigError, RunbookError, TimeoutError } from '../lib/errors';
 import { getJson, isPidAlive, spawnDetachedNode, tailFile, terminatePid, withStartLock } from '../lib/util/detached-process';
 import { PROVIDER_ENDPOINT_FILE, PROVIDER_SERVICE, settingsSourceName, type SettingsLocation } from './common';
@@ -46,10 +47,25 @@ export function providerEntry(): string {
 
 /** The state folder of a profile's provider (see the module comment). */
 export function providerStateDir(profile: ConnectionProfile): string {
+  return stateDirFor(profile.name, profile.kind === 'sandbox' ? profile.sandbox?.stateDir : undefined);
+}
+
+function stateDirFor(profileName: string, sandboxStateDir: string | undefined): string {
   const fromEnv = process.env.RUNBOOK_PROVIDER_STATE;
-  if (fromEnv && fromEnv.trim() !== '') return resolve(fromEnv.trim(), profile.name);
-  if (profile.kind === 'sandbox' && profile.sandbox) return join(profile.sandbox.stateDir, 'provider');
-  return join(projectRoot(), '.provider', profile.name);
+  if (fromEnv && fromEnv.trim() !== '') return resolve(fromEnv.trim(), profileName);
+  if (sandboxStateDir) return join(sandboxStateDir, 'provider');
+  return join(projectRoot(), '.provider', profileName);
+}
+
+/**
+ * The provider state folder of a profile given by name. For the sandbox profile it is derived from
+ * the sandbox's state folder, so stopping a provider does not start a sandbox just to ask it.
+ */
+async function stateDirOfProfile(name: string | undefined): Promise<string> {
+  const profileName = name ?? (process.env.RUNBOOK_PROFILE?.trim() || 'sandbox');
+  // With RUNBOOK_SANDBOX_URL the running sandbox says where its state is (no start either).
+  if (profileName === 'sandbox' && !process.env.RUNBOOK_SANDBOX_URL?.trim()) return stateDirFor('sandbox', defaultStateDir());
+  return providerStateDir(await resolveProfile({ profile: profileName }));
 }
 
 function readEndpoint(stateDir: string): EndpointFile | undefined {
@@ -145,8 +161,7 @@ async function spawnProvider(stateDir: string, profile: ConnectionProfile, optio
 export async function stopProvider(options: { profile?: string | ConnectionProfile; stateDir?: string; timeoutMs?: number } = {}): Promise<{ stopped: boolean; pid?: number; stateDir: string }> {
   let stateDir = options.stateDir;
   if (!stateDir) {
-    const profile = typeof options.profile === 'object' ? options.profile : await resolveProfile({ profile: options.profile });
-    stateDir = providerStateDir(profile);
+    stateDir = typeof options.profile === 'object' ? providerStateDir(options.profile) : await stateDirOfProfile(options.profile);
   }
   const dir = resolve(stateDir);
   const running = existsSync(dir) ? await findRunningProvider(dir) : undefined;

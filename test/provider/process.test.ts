@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, resolveProfile, type ProfileClients } from '../../src/lib/config';
@@ -144,6 +144,18 @@ describe('provider process, launcher and CLI', () => {
     expect(second.startedNow).toBe(true);
     rmSync(join(second.stateDir, 'provider.json'));
     expect(await waitFor(() => !isPidAlive(second.pid), 8000)).toBe(true);
+  });
+
+  it('stops nothing, and starts no sandbox, when no provider runs for the sandbox profile', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'provider-stop-'));
+    try {
+      const stop = await runCli(['provider', 'stop', '--json'], { RUNBOOK_SANDBOX_URL: '', RUNBOOK_SANDBOX_STATE: state, RUNBOOK_PROFILE: '' });
+      expect(stop.code).toBe(0);
+      expect(JSON.parse(stop.stdout)).toEqual({ stopped: false, stateDir: join(state, 'provider') });
+      expect(readdirSync(state)).toEqual([]); // no sandbox was started to find the provider's folder
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
   });
 
   it('serves in the foreground until Ctrl-C', async () => {
