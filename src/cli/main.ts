@@ -27,6 +27,13 @@ export function buildProgram(only?: string): Command {
 
 /** Entry point of bin/runbook.js. Errors become one clear line on stderr and a documented exit code. */
 export async function main(argv: string[]): Promise<void> {
+  // `runbook … | head`: a reader that goes away ends the output, not with a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? ExitCode.ok);
+      throw err;
+    });
+  }
   const program = buildProgram(argv.find((a) => !a.startsWith('-')));
   try {
     await program.parseAsync(argv, { from: 'user' });
