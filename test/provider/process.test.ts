@@ -9,7 +9,7 @@ import { ensureHeadlessServiceProvider, ensureMonitorInstance, ensureSubscriptio
 import { DEFAULT_PROVIDER_NAME } from '../../src/lib/provider';
 import { isPidAlive } from '../../src/lib/util/detached-process';
 import { ensureProvider, stopProvider } from '../../src/provider/launcher';
-import { projectRoot } from '../../src/sandbox/launcher';
+import { projectRoot, stopSandbox } from '../../src/sandbox/launcher';
 import { assertBuilt } from '../helpers/dist';
 import type { TestSandbox } from '../sandbox/helpers';
 import { maskPng, SANDBOX_DEFAULT_VOLUME as VOL, startFastSandbox, volumeFolder, writeFile } from './helpers';
@@ -154,6 +154,7 @@ describe('provider process, launcher and CLI', () => {
       expect(JSON.parse(stop.stdout)).toEqual({ stopped: false, stateDir: join(state, 'provider') });
       expect(readdirSync(state)).toEqual([]); // no sandbox was started to find the provider's folder
     } finally {
+      await stopSandbox(state); // should there be one after all, it must not outlive the test
       rmSync(state, { recursive: true, force: true });
     }
   });
