@@ -17,6 +17,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PNG } from 'pngjs';
 import { SEGMENTATION_METRIC_NAMES, segmentationMetricsForFolders } from '../../src/lib/metrics';
+import { statusBytes } from '../process-stats';
 
 const ROOT = resolve(__dirname, '..', '..', '..'); // dist/bench/metrics → project root
 const REFERENCE = join(ROOT, 'bench', 'metrics', 'reference.py');
@@ -106,8 +107,8 @@ interface Measured { metrics: Record<string, number>; pairs: number; seconds: nu
  * inherited from the parent across exec. Worker threads share the process, so they are included.
  */
 function peakRssMb(): number {
-  const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
-  return m ? Number(m[1]) / 1024 : process.resourceUsage().maxRSS / 1024;
+  const bytes = statusBytes(process.pid, 'VmHWM');
+  return bytes !== undefined ? bytes / (1024 * 1024) : process.resourceUsage().maxRSS / 1024;
 }
 
 /** Child mode: count the set once and print the measurement (own process, so peak RSS is ours alone). */

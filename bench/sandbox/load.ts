@@ -6,7 +6,7 @@
  * validates every answer, which would weigh on the shared 2 cores and blur the comparison).
  */
 import { Agent, request } from 'node:http';
-import { cpuSeconds } from './process-stats';
+import { cpuSeconds } from '../process-stats';
 
 export interface LoadRequest {
   readonly url: string;

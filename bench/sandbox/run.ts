@@ -31,7 +31,7 @@ import { createWmlClient } from '../../src/lib/wml/client';
 import { bytesSource } from '../../src/lib/wml/source';
 import { stopSandbox } from '../../src/sandbox/launcher';
 import { runLoad, type LoadRequest, type LoadResult } from './load';
-import { mb, resetPeakRss, statusBytes } from './process-stats';
+import { mb, resetPeakRss, statusBytes } from '../process-stats';
 import { startReferenceServer, type ReferenceServer } from './reference-server';
 import { benchUpload, type UploadFigures } from './upload';
 

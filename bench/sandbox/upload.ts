@@ -15,7 +15,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { DataAssets } from '../../src/lib/wml/assets';
 import { pathSource } from '../../src/lib/wml/source';
-import { resetPeakRss, sampleRss, statusBytes } from './process-stats';
+import { resetPeakRss, sampleRss, statusBytes } from '../process-stats';
 
 const MiB = 1024 * 1024;
 

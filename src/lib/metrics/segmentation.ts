@@ -146,10 +146,7 @@ export async function computeSegmentationMetrics(pairs: PairList, options: Compu
   const imageNames: string[] = [];
   let table = new Float64Array(perImage ? Math.min(pairs.length, 1024) * PACKED : 0);
   const execution = await countPairsInOrder(pairs, options, (index, c, at, pair) => {
-    sums.add({
-      positive: { tp: c[at], fp: c[at + 1], fn: c[at + 2], tn: c[at + 3] },
-      negative: { tp: c[at + 4], fp: c[at + 5], fn: c[at + 6], tn: c[at + 7] },
-    });
+    sums.add(unpackCounts(c, at));
     if (!perImage) return;
     if ((index + 1) * PACKED > table.length) {
       const grown = new Float64Array(Math.min(pairs.length, 2 * (index + 1)) * PACKED);

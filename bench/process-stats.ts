@@ -1,5 +1,5 @@
 /**
- * What Linux says about another process (the sandbox server, the reference server): resident memory
+ * What Linux says about a process (a benchmark's own, the sandbox server, a reference server): resident memory
  * from /proc/<pid>/status and CPU time from /proc/<pid>/stat. Bytes are reported as MB (10^6 bytes).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
