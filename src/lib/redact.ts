@@ -4,8 +4,9 @@ export const REDACTED = '***';
 /** Shorter values are not redacted: replacing "1" or "on" everywhere would garble output without protecting anything. */
 export const MIN_SECRET_LENGTH = 4;
 
-// AUTH only as a whole word of the name (MY_AUTH, AUTH_HEADER), not inside AUTHOR or XAUTHORITY.
-const CREDENTIAL_NAME = /(TOKEN|SECRET|PASSW(OR)?D|API_?KEY|APIKEY|CREDENTIAL|PRIVATE_?KEY|ACCESS_?KEY|(^|_)AUTH(_|$)|COOKIE|SESSION_?ID)/i;
+// AUTH or AUTHORIZATION only as a whole word of the name (MY_AUTH, AUTH_HEADER, Authorization,
+// proxy-authorization), not inside AUTHOR or XAUTHORITY.
+const CREDENTIAL_NAME = /(TOKEN|SECRET|PASSW(OR)?D|API_?KEY|APIKEY|CREDENTIAL|PRIVATE_?KEY|ACCESS_?KEY|(^|[_-])AUTH(ORIZATION)?([_-]|$)|COOKIE|SESSION_?ID)/i;
 const BEARER = /(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/g;
 const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
 

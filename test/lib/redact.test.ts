@@ -42,6 +42,6 @@ describe('Redactor', () => {
   it('classifies credential variable names', () => {
     for (const n of ['APIKEY', 'CPD_API_KEY', 'USER_ACCESS_TOKEN', 'DB_PASSWORD', 'CLIENT_SECRET']) expect(isCredentialName(n)).toBe(true);
     for (const n of ['HOME', 'PATH', 'WML_SPACE_ID', 'USERNAME', 'GIT_AUTHOR_NAME', 'XAUTHORITY']) expect(isCredentialName(n)).toBe(false);
-    for (const n of ['AUTH', 'PROXY_AUTH', 'AUTH_HEADER']) expect(isCredentialName(n)).toBe(true);
+    for (const n of ['AUTH', 'PROXY_AUTH', 'AUTH_HEADER', 'Authorization', 'proxy-authorization', 'X-Auth-Token']) expect(isCredentialName(n)).toBe(true);
   });
 });
