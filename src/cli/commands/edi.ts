@@ -188,7 +188,7 @@ export function register(program: Command): void {
       .option('--timeout <seconds>', 'limit of the readiness wait (default 300)')
       .option('--plan', 'show what would change; change nothing'),
   )
-    .addHelpText('after', '\nExit status: 0 ready, 5 not ready in time, 8 bad metadata or folder, 9 service error or the kernel failed.')
+    .addHelpText('after', '\nExit status: 0 ready, 2 bad flags, 5 not ready in time, 8 bad metadata or folder, 9 service error or the kernel failed.')
     .action(async (file: string, flags: DeployFlags) => ediDeploy(file, flags, ctx));
 
   profileOptions(edi.command('status [name]').description('one model (state, kernels, profile summary), or every model with its URL')).action(async (name: string | undefined, flags: ProfileFlags) =>

@@ -190,7 +190,7 @@ Example:
     --file 'deepliif-repo/*.py' --file train_command.py --folder deepliif-repo/deepliif \\
     --process-group-script cli.py --data-path DeepLIIF_Datasets/ --secret-env USER_ACCESS_TOKEN --follow -- --epochs 3
 
-Exit status: 0 submitted (or already there), 5 --follow timed out, 8 bad options or files, 9 service error or the exec failed.`,
+Exit status: 0 submitted (or already there), 2 bad flags, 5 --follow timed out, 8 bad options file or folders, 9 service error or the exec failed.`,
     )
     .action(async (scriptArgs: string[], flags: SubmitFlags) => trainSubmit(flags, scriptArgs, ctx));
 
