@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ExitCode, exitCodeFor } from '../../src/cli/exit-codes';
 import { ediDeploy, ediInfer, ediProfile, ediStatus, register as registerEdi } from '../../src/cli/commands/edi';
 import { register as registerTrain, trainStatus, trainSubmit } from '../../src/cli/commands/train';
-import type { CliContext } from '../../src/cli/commands/wmla-cli';
+import { pairsFlag, type CliContext } from '../../src/cli/commands/wmla-cli';
 import { SANDBOX_DEMO_USER } from '../../src/sandbox/config';
 import { writeTree } from '../sandbox/wmla-fixtures';
 import { startWmlaFixture, type WmlaFixture } from './wmla-helpers';
@@ -74,6 +74,23 @@ describe('runbook train / edi: help', () => {
         expect(cmd.description()).not.toBe('');
         for (const flag of [...flags, '--profile']) expect({ cmd: `${group} ${name}`, has: help.includes(flag) }).toEqual({ cmd: `${group} ${name}`, has: true });
       }
+    }
+  });
+});
+
+describe('NAME=VALUE flags', () => {
+  it('become a record over the base, later pairs winning; a pair without a name is a usage error naming the flag', () => {
+    expect(pairsFlag(['A=1', 'B=x=y', 'A=2', 'C='], '--msd-env', { A: 'file', D: 'd' })).toEqual({ A: '2', B: 'x=y', C: '', D: 'd' });
+    expect(pairsFlag(undefined, '--custom-arg')).toEqual({});
+    for (const bad of ['NOEQUALS', '=value']) {
+      let error: unknown;
+      try {
+        pairsFlag([bad], '--custom-arg');
+      } catch (err) {
+        error = err;
+      }
+      expect(exitCodeFor(error)).toBe(ExitCode.usage);
+      expect((error as Error).message).toMatch(/^--custom-arg: expected NAME=VALUE/);
     }
   });
 });

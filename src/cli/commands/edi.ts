@@ -7,9 +7,9 @@ import { updateWithRetry } from '../../lib/metadata/store';
 import { deploymentMetadataCodec, loadYaml, parseDeploymentMetadata } from '../../lib/metadata/yaml';
 import { Plan } from '../../lib/plan';
 import { deployFromMetadata } from '../../lib/wmla/deploy-flow';
-import { createEdiClient, type EdiClient } from '../../lib/wmla/edi';
+import { createEdiClient, ModelNotFoundError, type EdiClient } from '../../lib/wmla/edi';
 import { formatChange } from '../../lib/wmla/profile-mapping';
-import { clientsFor, collect, printJson, processContext, profileOptions, secondsFlag, WaitDisplay, type CliContext, type ProfileFlags } from './wmla-cli';
+import { clientsFor, collect, pairsFlag, printJson, processContext, profileOptions, secondsFlag, WaitDisplay, type CliContext, type ProfileFlags } from './wmla-cli';
 
 function readText(file: string, flag: string): string {
   try {
@@ -57,12 +57,7 @@ export interface DeployFlags extends ProfileFlags {
 /** `runbook edi deploy <metadata.yml>`: the whole A2 flow. Exported for tests. */
 export async function ediDeploy(file: string, flags: DeployFlags, ctx: CliContext): Promise<void> {
   const { assetId, entry } = pickEntry(file, flags.assetId);
-  const customArgs: Record<string, string> = {};
-  for (const pair of flags.customArg ?? []) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new RunbookError('usage', `--custom-arg: expected NAME=VALUE, got ${JSON.stringify(pair.split('=')[0])}`);
-    customArgs[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
+  const customArgs = pairsFlag(flags.customArg, '--custom-arg');
   const timeoutMs = secondsFlag(flags.timeout, '--timeout') ?? 5 * 60 * 1000;
   await withEdi(flags, ctx, async (edi, redact) => {
     const plan = flags.plan ? new Plan() : undefined;
@@ -115,7 +110,7 @@ export async function ediStatus(name: string | undefined, flags: ProfileFlags, c
       return;
     }
     const d = await edi.describeModel(name);
-    if (!d) throw new RunbookError('remote', `EDI model '${name}' is not deployed`);
+    if (!d) throw new ModelNotFoundError(name);
     if (flags.json) {
       printJson(ctx, redact({ phase: d.phase, model: d.model, instance: d.instance, profile: d.profile }));
       return;

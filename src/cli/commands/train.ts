@@ -7,7 +7,7 @@ import { Plan } from '../../lib/plan';
 import { prepareSubmissionFolder } from '../../lib/wmla/submission';
 import { createTrainingClient, execPhase, type TrainingClient } from '../../lib/wmla/training';
 import type { TrainingOptionsInput } from '../../lib/wmla/training-options';
-import { clientsFor, collect, intFlag, printJson, processContext, profileOptions, secondsFlag, WaitDisplay, type CliContext, type ProfileFlags } from './wmla-cli';
+import { clientsFor, collect, intFlag, pairsFlag, printJson, processContext, profileOptions, secondsFlag, WaitDisplay, type CliContext, type ProfileFlags } from './wmla-cli';
 
 /** Flags of `runbook train submit`. */
 export interface SubmitFlags extends ProfileFlags {
@@ -66,12 +66,7 @@ function readOptionsFile(file: string | undefined): Record<string, unknown> {
 /** `runbook train submit`: prepare the folder, submit (find-or-submit), optionally follow. Exported for tests. */
 export async function trainSubmit(flags: SubmitFlags, scriptArgs: readonly string[], ctx: CliContext): Promise<void> {
   const fromFile = readOptionsFile(flags.options);
-  const msdEnv: Record<string, string> = { ...((fromFile.msdEnv as Record<string, string> | undefined) ?? {}) };
-  for (const pair of flags.msdEnv ?? []) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new RunbookError('usage', `--msd-env: expected NAME=VALUE, got ${JSON.stringify(pair.split('=')[0])}`);
-    msdEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
+  const msdEnv = pairsFlag(flags.msdEnv, '--msd-env', (fromFile.msdEnv as Record<string, string> | undefined) ?? {});
   const secretEnv: Record<string, string> = {};
   for (const name of flags.secretEnv ?? []) {
     const value = (ctx.env ?? process.env)[name];

@@ -59,6 +59,17 @@ export function printJson(ctx: CliContext, value: unknown, redactor?: Redactor):
   ctx.out(JSON.stringify(safe, null, 2) + '\n');
 }
 
+/** Repeated `NAME=VALUE` flags as a record, over `base`; a pair without a name is a usage error. */
+export function pairsFlag(pairs: readonly string[] | undefined, flag: string, base: Record<string, string> = {}): Record<string, string> {
+  const out = { ...base };
+  for (const pair of pairs ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new RunbookError('usage', `${flag}: expected NAME=VALUE, got ${JSON.stringify(pair.split('=')[0])}`);
+    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return out;
+}
+
 /** A positive number of seconds from a flag, in milliseconds. */
 export function secondsFlag(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;

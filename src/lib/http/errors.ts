@@ -169,3 +169,13 @@ export function parseErrorBody(text: string, headers: Record<string, unknown> = 
   const body = (title && /<html/i.test(text) ? title[1] : text).replace(/\s+/g, ' ').trim();
   return { codes: [], messages: body ? [body.length > 300 ? `${body.slice(0, 297)}...` : body] : [], trace: headerTrace };
 }
+
+/**
+ * True when a failed non-idempotent request may or may not have been carried out: no answer
+ * (network error, timeout) or a 5xx/429 (the server may have acted before failing).
+ */
+export function isAmbiguousFailure(err: unknown): boolean {
+  if (!(err instanceof RemoteApiError)) return false;
+  if (err.status === undefined) return err.networkCode !== 'ABORTED';
+  return err.status >= 500 || err.status === 429;
+}

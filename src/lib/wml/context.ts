@@ -1,5 +1,7 @@
 import type { HttpClient, RequestOptions } from '../http/client';
-import { RemoteApiError } from '../http/errors';
+import { RemoteApiError, isAmbiguousFailure } from '../http/errors';
+
+export { isAmbiguousFailure };
 import { ServerClock } from './server-clock';
 
 /** Settings shared by the space and data-asset operations of one {@link WmlClient}. */
@@ -54,16 +56,6 @@ export async function call<T>(ctx: WmlContext, opts: RequestOptions<T>): Promise
   const date = res.headers.date;
   ctx.clock.observe(Array.isArray(date) ? date[0] : date);
   return res.data;
-}
-
-/**
- * True when a failed non-idempotent request may or may not have been carried out: no answer
- * (network error, timeout) or a 5xx/429 (the server may have acted before failing).
- */
-export function isAmbiguousFailure(err: unknown): boolean {
-  if (!(err instanceof RemoteApiError)) return false;
-  if (err.status === undefined) return err.networkCode !== 'ABORTED';
-  return err.status >= 500 || err.status === 429;
 }
 
 /** True for a 404 answer. */

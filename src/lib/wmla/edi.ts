@@ -15,7 +15,7 @@ import { AppProfile, DeployResponse, EDI_MODEL_NAME, EmptyObject, Model, ModelIn
 import type { ResourceConfigsInput } from '../metadata/schema';
 import { ConfigError, RunbookError, TimeoutError, ValidationError } from '../errors';
 import type { HttpClient } from '../http/client';
-import { RemoteApiError } from '../http/errors';
+import { RemoteApiError, isAmbiguousFailure } from '../http/errors';
 import { createTarGz } from '../archive/tarball';
 import type { MutationOptions } from '../plan';
 import { CONTENT_ATTRIBUTE, type DeploymentPackage } from './package';
@@ -150,13 +150,6 @@ function checkName(name: string): string {
 
 const modelPath = (name: string): string => `${EDI_API}/model/${encodeURIComponent(checkName(name))}`;
 
-/** True when a failed non-idempotent request may have been carried out. */
-function isAmbiguous(err: unknown): boolean {
-  if (!(err instanceof RemoteApiError)) return false;
-  if (err.status === undefined) return err.networkCode !== 'ABORTED';
-  return err.status >= 500 || err.status === 429;
-}
-
 /** EDI deployments over a console client and an inference client. Create with {@link createEdiClient}. */
 export class EdiClient {
   private readonly pollMs: number;
@@ -242,7 +235,7 @@ export class EdiClient {
         return { model, outcome: 'created', stopped: false, planned: false };
       } catch (err) {
         const exists = err instanceof RemoteApiError && err.status === 409;
-        if (!isAmbiguous(err) && !exists) throw err;
+        if (!isAmbiguousFailure(err) && !exists) throw err;
         if (!(await this.findModel(name))) throw err;
         if (exists && ifExists !== 'redeploy') return this.deployModel(pkg, opts); // someone else just deployed it: decide again
         // The model is there (ours, whose answer was lost, or a concurrent one): make it ours.

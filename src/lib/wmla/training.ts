@@ -31,7 +31,7 @@ import {
 } from '../contracts/wmla-training';
 import { RunbookError, TimeoutError, ValidationError } from '../errors';
 import type { HttpClient } from '../http/client';
-import { RemoteApiError } from '../http/errors';
+import { RemoteApiError, isAmbiguousFailure } from '../http/errors';
 import { writeTarGz } from '../archive/tarball';
 import { PLANNED_ID, type MutationOptions } from '../plan';
 import { fingerprintFolder } from './files';
@@ -138,12 +138,6 @@ export interface StopResult {
 function seqOf(id: string): number {
   const n = Number(id.slice(id.lastIndexOf('-') + 1));
   return Number.isFinite(n) ? n : Number.MAX_SAFE_INTEGER;
-}
-
-function isAmbiguous(err: unknown): boolean {
-  if (!(err instanceof RemoteApiError)) return false;
-  if (err.status === undefined) return err.networkCode !== 'ABORTED';
-  return err.status >= 500 || err.status === 429;
 }
 
 /** Execs that count as "already there" for find-or-submit: active or FINISHED. */
@@ -322,7 +316,7 @@ export class TrainingClient {
             schema: Batch,
           });
         } catch (err) {
-          if (!isAmbiguous(err) || attempt >= 3) throw err;
+          if (!isAmbiguousFailure(err) || attempt >= 3) throw err;
           // The exec may exist although the answer was lost: adopt it rather than submit a twin.
           const found = (await this.findByAppName(appName)).filter(counts);
           if (found.length > 0) return found[found.length - 1]!;
