@@ -1,13 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { Redactor } from '../lib/redact';
-import { projectPath } from '../lib/util/project-root';
+import { projectVersion } from '../lib/util/project-root';
 import { EXIT_CODE_HELP, ExitCode, exitCodeFor } from './exit-codes';
 import { commands } from './commands';
-
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(projectPath('package.json'), 'utf8')) as { version: string }).version;
-}
 
 /**
  * Builds the `runbook` program. With `only`, just that subcommand is registered (its module alone is
@@ -16,7 +11,7 @@ function packageVersion(): string {
 export function buildProgram(only?: string): Command {
   const program = new Command('runbook')
     .description('Deploy and monitor models on IBM Cloud Pak for Data: notebooks, headless runner, sandbox.')
-    .version(packageVersion())
+    .version(projectVersion())
     .showHelpAfterError()
     .addHelpText('after', `\n${EXIT_CODE_HELP}`)
     .exitOverride();

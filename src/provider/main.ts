@@ -21,13 +21,11 @@ async function main(): Promise<void> {
       port: { type: 'string' },
       space: { type: 'string' },
       metadata: { type: 'string' },
-      'max-runs': { type: 'string' },
     },
     strict: true,
   });
   const port = values.port === undefined ? 0 : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: expected a port number, got ${values.port}`);
-  const maxRuns = values['max-runs'] === undefined ? undefined : Number(values['max-runs']);
   const log = (line: string) => process.stdout.write(`${line}\n`);
   const served = await serveProvider({
     profile: values.profile,
@@ -35,7 +33,6 @@ async function main(): Promise<void> {
     port,
     spaceId: values.space,
     metadataFile: values.metadata,
-    maxConcurrentRuns: maxRuns,
     log,
   });
   const state = values.state;

@@ -19,11 +19,6 @@ export function packageVersion(name: string): string {
   return JSON.parse(readFileSync(projectRequire().resolve(`${name}/package.json`), 'utf8')).version;
 }
 
-/** This project's version (the runner ships with it). */
-export function runnerVersion(): string {
-  return JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')).version;
-}
-
 /** Preloaded into each kernel: a parent watchdog and a faster type setup (see kernel-preload.cjs). */
 export function kernelPreloadScript(): string {
   return join(projectRoot(), 'src', 'runner', 'kernel-preload.cjs');

@@ -16,11 +16,12 @@ import {
   collectOverrides, declaredParameters, findParametersCell, hasOverrides, injectParametersCell,
   renderInjectedSource, resolveParameters, ParameterError, type ParameterDeclaration, type ParameterOverrides, type TypedParameter,
 } from './parameters/index';
-import { packageVersion, projectRoot, runnerVersion } from './paths';
+import { projectVersion } from '../lib/util/project-root';
+import { packageVersion, projectRoot } from './paths';
 
 let cachedVersions: { runner: string; tslab: string } | undefined;
 function versions(): { runner: string; tslab: string } {
-  return (cachedVersions ??= { runner: runnerVersion(), tslab: packageVersion('tslab') });
+  return (cachedVersions ??= { runner: projectVersion(), tslab: packageVersion('tslab') });
 }
 import { EXIT_CODE_BY_STATUS, RunFailedError, type CellResult, type RunFailure, type RunResult, type RunStatus } from './result';
 import { NotebookSaver } from './saver';

@@ -26,7 +26,6 @@ export function endpointPath(stateDir: string): string {
   return join(stateDir, 'sandbox.json');
 }
 
-export { isPidAlive };
 
 /** State dirs held by servers in this process (a second in-process server on one dir is refused). */
 const heldHere = new Set<string>();

@@ -71,10 +71,6 @@ function inDuration(ms: number): string {
   return ms >= 0 ? `in ${text}` : `${text} ago`;
 }
 
-function defaultProjectRoot(): string {
-  return projectRoot();
-}
-
 /** Node.js version check. */
 export function checkNode(version: string = process.versions.node, min = '20.19.0'): DoctorCheck {
   const ok = versionAtLeast(version, min);
@@ -298,7 +294,7 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorReport>
   const timeoutMs = opts.timeoutMs ?? 10000;
 
   add(checkNode(opts.nodeVersion ?? process.versions.node, opts.minNodeVersion ?? '20.19.0'));
-  add(checkKernelspec(opts.projectRoot ?? defaultProjectRoot()));
+  add(checkKernelspec(opts.projectRoot ?? projectRoot()));
   add(checkZeromq());
 
   let profile: ConnectionProfile | undefined;

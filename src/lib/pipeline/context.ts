@@ -4,7 +4,7 @@
  * with `os.environ[...]` (a missing one was a KeyError deep in the run); here they are typed notebook
  * parameters, checked by the runner against each notebook's declared types before its kernel starts.
  */
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ValidationError } from '../errors';
 import { parseOrThrow } from '../metadata/yaml-issues';
@@ -121,9 +121,4 @@ export function requireIds(values: { space_id: string; model_asset_id: string },
     );
   }
   return { spaceId: values.space_id, modelAssetId: values.model_asset_id };
-}
-
-/** `A2_WMLA_Model_Deploy` of `…/A2_WMLA_Model_Deploy.ipynb`. */
-export function notebookName(path: string): string {
-  return basename(path).replace(/\.ipynb$/, '');
 }

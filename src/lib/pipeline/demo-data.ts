@@ -17,23 +17,12 @@ import { RunbookError } from '../errors';
 import type { HttpClient } from '../http/client';
 import type { MutationOptions } from '../plan';
 import { mapLimit } from '../util/map-limit';
+import { seededRandom } from '../util/seeded-random';
 import { uploadToVolume } from '../volumes/client';
 import type { EdiClient } from '../wmla/edi';
 
 /** Luminance thresholds the demo asks the threshold kernel for: bright cells are positive, any cell is above `cells`. */
 export const DEMO_THRESHOLDS = { positive: 172, cells: 78 } as const;
-
-/** A deterministic pseudo-random source (mulberry32), so every run draws the same tiles. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rgb = readonly [number, number, number];
 const BACKGROUND: Rgb = [30, 26, 34]; // luminance ≈ 28
@@ -69,7 +58,7 @@ function encodeRgb(width: number, height: number, rgb: Uint8Array): Buffer {
  * but not all (edges, noise), as a real model would.
  */
 export function generateTile(index: number, size = 128): DemoTile {
-  const rand = seededRandom(0x5eed + index * 7919);
+  const rand = seededRandom(0x5eed + index * 7919); // the same tiles on every run
   const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
   const n = 5 + Math.floor(rand() * 5);
   const cells = Array.from({ length: n }, () => ({

@@ -37,3 +37,8 @@ export function projectRoot(): string {
 export function projectPath(...segments: string[]): string {
   return join(projectRoot(), ...segments);
 }
+
+/** This project's version, from its package.json. */
+export function projectVersion(): string {
+  return (JSON.parse(readFileSync(projectPath('package.json'), 'utf8')) as { version: string }).version;
+}
