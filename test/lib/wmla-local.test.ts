@@ -9,7 +9,7 @@ import { tokenizeExecArgs } from '../../src/lib/contracts/wmla-training';
 import { ValidationError } from '../../src/lib/errors';
 import { Redactor } from '../../src/lib/redact';
 import { expandPattern } from '../../src/lib/wmla/files';
-import { formBody } from '../../src/lib/wmla/multipart';
+import { formBody } from '../../src/lib/http/form-body';
 import { buildDeploymentPackage, CONTENT_ATTRIBUTE, parseCustomArgs } from '../../src/lib/wmla/package';
 import { desiredProfile } from '../../src/lib/wmla/profile-mapping';
 import { insertPythonBlock, PROCESS_GROUP_MARKER, PROCESS_GROUP_SNIPPET } from '../../src/lib/wmla/python-patch';

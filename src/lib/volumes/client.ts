@@ -12,9 +12,9 @@ import { DirectoryListingResponse, parseLastModified, VOLUME_UPLOAD_FIELD, Volum
 import { ValidationError } from '../errors';
 import { RemoteApiError } from '../http/errors';
 import type { HttpClient } from '../http/client';
+import { formBody } from '../http/form-body';
 import type { MutationOptions } from '../plan';
 import { mapLimit } from '../util/map-limit';
-import { multipartFile } from './multipart';
 
 /** One entry of a listing. `path` is relative to the listed folder, with `/` separators. */
 export interface VolumeEntry {
@@ -152,7 +152,7 @@ async function localFiles(dir: string, rel = ''): Promise<string[]> {
 }
 
 async function putFile(cpd: HttpClient, volume: string, local: string, remote: string, size: number, options: UploadOptions): Promise<void> {
-  const body = multipartFile(VOLUME_UPLOAD_FIELD, basename(remote), local, size);
+  const body = formBody([{ name: VOLUME_UPLOAD_FIELD, filename: basename(remote), file: local, size }]);
   options.onProgress?.({ path: remote, bytes: 0, totalBytes: size, done: false });
   await cpd.request({
     method: 'PUT',

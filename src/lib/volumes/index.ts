@@ -1,3 +1,2 @@
 /** CPD storage volumes: list, upload, download and delete through the profile's `cpd` client. */
 export * from './client';
-export { multipartFile, type MultipartFile } from './multipart';

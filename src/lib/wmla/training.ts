@@ -35,7 +35,7 @@ import { RemoteApiError, isAmbiguousFailure } from '../http/errors';
 import { writeTarGz } from '../archive/tarball';
 import { PLANNED_ID, type MutationOptions } from '../plan';
 import { fingerprintFolder } from './files';
-import { formBody } from './multipart';
+import { formBody } from '../http/form-body';
 import { looksSecret } from './secrets';
 import { SECRET_ENV_FILE, type PreparedSubmission } from './submission';
 import { msdEnvPairs, parseTrainingOptions, trainingArgTokens, type TrainingOptions, type TrainingOptionsInput } from './training-options';

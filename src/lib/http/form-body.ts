@@ -21,8 +21,8 @@ function quoted(value: string): string {
 }
 
 /**
- * A multipart/form-data body of several parts (the volumes client's `multipartFile` has one file
- * part only; `POST /execs` wants the `file` part and may take a `data` text part). Files are read
+ * A multipart/form-data body of one or more parts (the volumes upload sends one file part
+ * `upFile`; WMLA's `POST /execs` the `file` part and maybe a `data` text part). Files are read
  * from disk while the body is consumed, so memory stays flat; the length is exact, so the request
  * carries Content-Length instead of chunked encoding.
  */
