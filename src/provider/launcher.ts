@@ -9,6 +9,10 @@ import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { resolveProfile, type ConnectionProfile } from '../lib/config/profile';
+import type { OpenScaleHttp } from '../lib/openscale/common';
+import { findIntegratedSystemsByName } from '../lib/openscale/integrated-systems';
+import { DEFAULT_PROVIDER_NAME } from '../lib/provider/register';
+import type { Plan } from '../lib/plan';
 import { projectRoot } from '../lib/util/project-root';
 import { defaultStateDir } from '../sandbox/launcher';
 import { ConfigError, RunbookError, TimeoutError } from '../lib/errors';
@@ -130,6 +134,37 @@ export async function ensureProvider(options: EnsureProviderOptions = {}): Promi
     return endpointOf(running, dir, false);
   };
   return withStartLock(join(dir, 'start.lock'), options.timeoutMs ?? 30_000, matching, () => spawnProvider(dir, profile, options), `the provider of ${dir}`);
+}
+
+/** What a plan registers when no provider runs and OpenScale has none on record. */
+const PLANNED_ENDPOINT = 'http://127.0.0.1/score';
+
+/** The endpoint OpenScale has on record for the provider (a registration applied later moves it to the new process). */
+async function recordedProviderEndpoint(os: OpenScaleHttp, name = DEFAULT_PROVIDER_NAME): Promise<string | undefined> {
+  const found = await findIntegratedSystemsByName(os, name);
+  const connection = found[0]?.entity.connection as { endpoint?: unknown } | undefined;
+  return typeof connection?.endpoint === 'string' ? connection.endpoint : undefined;
+}
+
+/**
+ * The endpoint to register with OpenScale for the profile's background provider (notebooks A3 and
+ * B2): the provider, started if none runs. With a plan nothing is started: the running provider's
+ * endpoint, else the one OpenScale has on record, else a stand-in; the start is recorded in the plan.
+ * `running`: a provider was already running.
+ */
+export async function providerEndpointToRegister(
+  profile: ConnectionProfile,
+  openscale: OpenScaleHttp,
+  options: { readonly spaceId: string; readonly plan?: Plan; readonly providerName?: string },
+): Promise<{ endpoint: string; running: boolean }> {
+  if (!options.plan) {
+    const started = await ensureProvider({ profile, spaceId: options.spaceId });
+    return { endpoint: started.endpoint, running: !started.startedNow };
+  }
+  const running = await findRunningProvider(providerStateDir(profile));
+  if (running) return { endpoint: running.endpoint, running: true };
+  options.plan.record({ service: 'openscale', action: 'start', resource: 'metrics_provider_process', target: profile.name, detail: 'local background provider (runbook provider start)' });
+  return { endpoint: (await recordedProviderEndpoint(openscale, options.providerName)) ?? PLANNED_ENDPOINT, running: false };
 }
 
 async function spawnProvider(stateDir: string, profile: ConnectionProfile, options: EnsureProviderOptions): Promise<ProviderEndpoint> {

@@ -10,7 +10,6 @@ import { RunbookError, ValidationError } from '../errors';
 import type { DeploymentEntry, DeploymentEntryInput, MonitorMetadataEntry } from '../metadata/schema';
 import { monitorMetadata, type MetadataDocument } from '../metadata/space-store';
 import type { OpenScaleHttp, WaitOptions } from '../openscale/common';
-import { findIntegratedSystemsByName } from '../openscale/integrated-systems';
 import { getMonitorDefinition } from '../openscale/monitor-definitions';
 import { ensureMonitorInstance } from '../openscale/monitor-instances';
 import { listRuns, runFailureMessage, startRun, waitForRun } from '../openscale/runs';
@@ -18,7 +17,7 @@ import { measurementHistory } from '../openscale/measurements';
 import type { SubscriptionStatus } from '../openscale/status';
 import { historyPoints, type HistoryPoint } from './status-view';
 import { PLANNED_ID, type MutationOptions } from '../plan';
-import { DEFAULT_PROVIDER_NAME, registerProvider, type ProviderRegistration } from '../provider/register';
+import { registerProvider, type ProviderRegistration } from '../provider/register';
 import type { ThresholdChange } from '../thresholds/wire';
 import type { ThresholdMap } from '../thresholds/schema';
 import type { DataAssets } from '../wml/assets';
@@ -48,16 +47,6 @@ export async function registerMonitorProvider(clients: ProfileClients, assets: D
   }
   const change = await doc.mutate((current) => ({ ...current, ...entries }), { plan: opts.plan, target: Object.keys(entries).join(', ') });
   return { registration, monitorMetadata: entries, metadataChanged: change.changed, planned: Boolean(opts.plan) };
-}
-
-/**
- * The endpoint to plan a registration with when no provider process runs: the one OpenScale has on
- * record (the registration will move it to the new process when applied), else a stand-in.
- */
-export async function recordedProviderEndpoint(os: OpenScaleHttp, name = DEFAULT_PROVIDER_NAME): Promise<string | undefined> {
-  const found = await findIntegratedSystemsByName(os, name);
-  const connection = found[0]?.entity.connection as { endpoint?: unknown } | undefined;
-  return typeof connection?.endpoint === 'string' ? connection.endpoint : undefined;
 }
 
 /** One monitor instance of the deployment, as configured. */
