@@ -168,8 +168,11 @@ afterAll(async () => {
   const providerFile = join(STATE, 'provider', 'provider.json');
   const sandboxFile = join(STATE, 'sandbox.json');
   const pids = [providerFile, sandboxFile].filter(existsSync).map((f) => (JSON.parse(readFileSync(f, 'utf8')) as { pid: number }).pid);
-  await stopProvider({ stateDir: join(STATE, 'provider') });
-  await stopSandbox(STATE);
+  try {
+    await stopProvider({ stateDir: join(STATE, 'provider') });
+  } finally {
+    await stopSandbox(STATE); // whatever happened to the provider, no sandbox outlives the test
+  }
   for (const pid of pids) expect(isPidAlive(pid)).toBe(false);
   rmSync(WORK, { recursive: true, force: true });
 }, MINUTE);
