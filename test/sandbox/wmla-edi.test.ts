@@ -19,7 +19,8 @@ import {
 import { wmlaEdiModule } from '../../src/sandbox/services/wmla-edi';
 import { defaultProfile, phaseOf, profileTime, type EdiModelDoc } from '../../src/sandbox/services/wmla-edi/model';
 import { Api, demoToken, expectIbmError, startTestSandbox, tempStateDir, type ApiResponse, type TestSandbox } from './helpers';
-import { pidAlive, rawTar, tarGzOf, waitFor, writeTree } from './wmla-fixtures';
+import { rawTar, tarGzOf, waitFor, writeTree } from './wmla-fixtures';
+import { isPidAlive } from '../../src/lib/util/detached-process';
 
 const API = '/dlim/v1';
 const TEMPLATE = join(__dirname, '..', '..', 'templates', 'edi-kernel');
@@ -304,7 +305,7 @@ describe('WMLA EDI over HTTP', () => {
     expect(env.MSD_POD_NAME).toMatch(/^echo-kernel-\d+$/);
     expect(env.TASK_JOB_ID).toMatch(/^[0-9a-f-]{36}$/);
     expect(env.cwd).toBe(join(sb.stateDir, 'work', 'wmla-edi', 'run', 'echo', 'work'));
-    expect(pidAlive(env.pid)).toBe(true);
+    expect(isPidAlive(env.pid)).toBe(true);
 
     const parallel = await Promise.all([1, 2, 3, 4].map((i) => infer(api, 'echo', JSON.stringify({ i }))));
     expect(parallel.map((r) => r.status === 200 ? JSON.parse(r.text).i : r.text)).toEqual([1, 2, 3, 4]);
@@ -323,7 +324,7 @@ describe('WMLA EDI over HTTP', () => {
     await api.put(`${API}/model/echo/operation/stop`);
     expectIbmError(await infer(api, 'echo', '{}'), 503, 'is not started');
     await waitInstance(api, 'echo', 'disabled');
-    await waitFor('the kernel process to end', async () => (pidAlive(env.pid) ? undefined : true));
+    await waitFor('the kernel process to end', async () => (isPidAlive(env.pid) ? undefined : true));
     expect(Model.parse((await api.get(`${API}/model/echo`)).json)).toMatchObject({ started_at: 0, service_uri: '' });
 
     const undeploy = await api.delete(`${API}/model/echo`);
@@ -480,7 +481,7 @@ describe('WMLA EDI across a restart', () => {
       const profileBefore = await profileOf(sb.api, 'keeper');
       const modelBefore = Model.parse((await sb.api.get(`${API}/model/keeper`)).json);
       await sb.close();
-      expect(pidAlive(pid)).toBe(false);
+      expect(isPidAlive(pid)).toBe(false);
 
       sb = await startTestSandbox({ stateDir, modules: [wmlaEdiModule], config });
       try {

@@ -74,16 +74,6 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   }
 }
 
-/** True while a process with this pid exists. */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** A multipart body with `bytes` as the part `field` (what dlicmd sends). */
 export function multipartFile(bytes: Buffer, filename: string, field = 'file'): FormData {
   const form = new FormData();

@@ -20,7 +20,8 @@ import { processStartTicks } from '../../src/sandbox/services/wmla-training/proc
 import { Store } from '../../src/sandbox/store';
 import { Api, demoToken, expectIbmError, startTestSandbox, tempStateDir, type ApiResponse, type TestSandbox } from './helpers';
 import { readZip } from '../helpers/zip';
-import { multipartFile, pidAlive, rawTar, tarGzOf, waitFor, writeTree } from './wmla-fixtures';
+import { multipartFile, rawTar, tarGzOf, waitFor, writeTree } from './wmla-fixtures';
+import { isPidAlive } from '../../src/lib/util/detached-process';
 
 const BASE = '/platform/rest/deeplearning/v1';
 const SECRET = 'secret-token-value-4711';
@@ -264,13 +265,13 @@ describe('WMLA training over HTTP', () => {
       const values = files.map((f) => Number(readFileSync(join(resultDir, f), 'utf8')));
       return values.length === 2 && values.every((p) => p > 0) ? values : undefined;
     });
-    expect(pids.every(pidAlive)).toBe(true);
+    expect(pids.every(isPidAlive)).toBe(true);
 
     expectIbmError(await api.delete(`${BASE}/execs/${batch.id}`), 409, 'while it is RUNNING');
     const stop = await api.post(`${BASE}/execs/${batch.id}/stop`);
     expect(stop.status).toBe(204);
     expect(await stateOf(api, batch.id)).toBe('KILLED');
-    await waitFor('the workers to be gone', async () => (pids.some(pidAlive) ? undefined : true));
+    await waitFor('the workers to be gone', async () => (pids.some(isPidAlive) ? undefined : true));
     expect(await log(api, batch.id, 'errlog')).toContain('stop requested by admin: workers killed; KILLED');
     expect((await api.post(`${BASE}/execs/${batch.id}/stop`)).status).toBe(204); // idempotent
     expect(await stateOf(api, batch.id)).toBe('KILLED');
@@ -366,7 +367,7 @@ describe('WMLA training across a restart', () => {
       const pending = Batch.parse((await submit(sb.api, `--exec-start PyTorch --model-dir quick --model-main train.py --msd-env USER_ACCESS_TOKEN=${SECRET}`, await tarGzOf(quick))).json);
       expect(pending.state).toBe('PENDING_CRD_SCHEDULER');
       await sb.close();
-      expect(pidAlive(pid)).toBe(false);
+      expect(isPidAlive(pid)).toBe(false);
 
       // As if a kill -9 had left the worker behind: the record names a live process (pid + start time).
       // The restart kills it; a process whose start time does not match (a reused pid) is left alone.
@@ -384,7 +385,7 @@ describe('WMLA training across a restart', () => {
       sb = await startTestSandbox({ stateDir, modules: [wmlaTrainingModule], config });
       await waitFor('the orphaned worker to be killed', async () => (orphan.exitCode === null && orphan.signalCode === null ? undefined : true));
       expect(orphan.signalCode).toBe('SIGKILL');
-      expect(pidAlive(bystander.pid!)).toBe(true);
+      expect(isPidAlive(bystander.pid!)).toBe(true);
       bystander.kill('SIGKILL');
       try {
         const api = new Api(sb.url, await demoToken(sb.url));

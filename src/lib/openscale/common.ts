@@ -5,6 +5,7 @@
 import type { z } from 'zod';
 import { RunbookError, TimeoutError } from '../errors';
 import type { HttpClient } from '../http/client';
+import { sleep } from '../util/sleep';
 
 /**
  * An OpenScale client: the profile's `openscale` HttpClient, based at
@@ -70,21 +71,6 @@ export interface WaitOptions {
 
 /** How long a wait polls before its TimeoutError when {@link WaitOptions.timeoutMs} is not given: 5 minutes. */
 export const DEFAULT_WAIT_MS = 5 * 60 * 1000;
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new RunbookError('internal', 'the wait was cancelled'));
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new RunbookError('internal', 'the wait was cancelled'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /**
  * Calls `read` until `stateOf` gives one of `done` (returns that value) or one of `failed` (throws

@@ -17,7 +17,7 @@ import { ApiError, badRequest, conflict, notFound, payloadTooLarge, unauthorized
 import { readBodyLimited } from '../../http/body';
 import { reply, type AuthMode, type RequestContext } from '../../http/router';
 import { receiveUpload } from '../../http/upload';
-import { projectRoot } from '../../launcher';
+import { projectRoot } from '../../../lib/util/project-root';
 import { defineModule } from '../../module';
 import { BlobTooLargeError } from '../../store';
 import { unpackSubmission } from './deploy';
