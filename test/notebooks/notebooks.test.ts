@@ -54,7 +54,7 @@ describe('the runbook notebooks', () => {
       expect(isCredentialName(p.name)).toBe(false);
     }
     if (f !== 'B1_Custom_Monitor_Dev_and_Test.ipynb' && f !== 'A4_Monitor_Status.ipynb') expect(params.map((p) => p.name)).toContain('plan');
-    expect(params.map((p) => p.name)).toEqual(f === 'B1_Custom_Monitor_Dev_and_Test.ipynb' ? expect.any(Array) : expect.arrayContaining(['profile']));
+    if (f !== 'B1_Custom_Monitor_Dev_and_Test.ipynb') expect(params.map((p) => p.name)).toContain('profile'); // B1 works on local folders only
   });
 
   it.each(NOTEBOOKS)('%s names no earlier cell\'s variable in a shorthand property (tslab cannot run that)', (f) => {
